@@ -100,10 +100,7 @@ impl Config {
     /// Reads and checks the configuration at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError(format!(
-                "cannot read config file {}: {e}; pass an existing file with --config",
-                path.display()
-            ))
+            ConfigError(format!("cannot read config file {}: {e}; pass an existing file with --config", path.display()))
         })?;
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         Self::parse(&text, &path)

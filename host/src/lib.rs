@@ -1,5 +1,8 @@
 //! The Tank host: configuration, the plugin loader, the Images API server and the admin
 //! command line. The `tank` binary (`main.rs`) is a thin shell over this library.
 
+pub mod api;
+pub mod cli;
 pub mod config;
 pub mod plugin;
+pub mod state;

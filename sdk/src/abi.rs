@@ -12,9 +12,10 @@
 //! these methods only from blocking threads (never from an async worker), and a plugin's
 //! own async runtime, if it has one, stays inside the plugin.
 
-// abi_stable's macros name types `StoreModV1_Ref`, `StoreV1_TO` and put impls inside
-// generated items; both are its conventions, not ours to rename.
-#![allow(non_camel_case_types, non_local_definitions)]
+// abi_stable's macros name types `StoreModV1_Ref`, `StoreV1_TO`, put impls inside
+// generated items and cast pointers to their own type in `self`-taking methods; all three
+// are its conventions, not ours to change. (Lint levels do not affect the ABI.)
+#![allow(non_camel_case_types, non_local_definitions, clippy::unnecessary_cast)]
 
 use abi_stable::{
     declare_root_module_statics,

@@ -122,8 +122,12 @@ impl Refusal {
 impl Manifest {
     /// Reads the manifest in plugin folder `dir`.
     pub fn read(dir: &Path) -> Result<Manifest, Refusal> {
-        let path = dir.join(FILE_NAME);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
+        Self::read_file(&dir.join(FILE_NAME))
+    }
+
+    /// Reads the manifest file at `path`.
+    pub fn read_file(path: &Path) -> Result<Manifest, Refusal> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
             Refusal::new("bad-manifest", format!("cannot read {}: {e}; every plugin folder needs one", path.display()))
         })?;
         toml::from_str(&text).map_err(|e| {
@@ -163,7 +167,10 @@ impl Manifest {
         }
         match (self.plugin.kind, &self.store) {
             (Kind::Registry, Some(_)) => {
-                return Err(Refusal::new("bad-manifest", format!("plugin '{name}' is a registry but has a [store] table")))
+                return Err(Refusal::new(
+                    "bad-manifest",
+                    format!("plugin '{name}' is a registry but has a [store] table"),
+                ))
             }
             (Kind::Store, None) => {
                 return Err(Refusal::new(

@@ -1,0 +1,414 @@
+//! The `/v1/images` handlers: create, upload, read, list, update and delete, following
+//! Glance's E0 code (reference §1.6) unless docs/api-v1.md says otherwise.
+//!
+//! Registry calls block (they enter a plugin), so each runs on the blocking pool; image
+//! data moves through [`super::transfer`].
+
+use std::sync::Arc;
+
+use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde_json::json;
+use tank_core::{
+    query::{ListQuery, SortDir, SortKey, Viewer},
+    Image, ImageId, Location, Status,
+};
+use tank_sdk::{ErrorKind, Revisioned};
+
+use super::{
+    error::ApiError,
+    full, json_response, meta,
+    transfer::{self, Download},
+    ResponseBody,
+};
+use crate::{
+    plugin::handles::{self, Registry, Store},
+    state::{now, Tank},
+};
+
+/// Glance's hard cap on a declared size (`IMAGE_SIZE_CAP`, 1 PiB).
+const SIZE_CAP: u64 = 1 << 50;
+
+async fn blocking<T: Send + 'static>(
+    registry: &Arc<Registry>,
+    f: impl FnOnce(&Registry) -> tank_sdk::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let registry = registry.clone();
+    Ok(tokio::task::spawn_blocking(move || f(&registry)).await??)
+}
+
+fn parse_id(id: &str) -> Result<ImageId, ApiError> {
+    // An id that cannot exist is simply not found, as in Glance.
+    id.parse().map_err(|_| ApiError::image_not_found(id))
+}
+
+/// The image `id` as a client may see it: deleted images are gone.
+async fn visible(tank: &Tank, id: &str) -> Result<Revisioned<Image>, ApiError> {
+    let id = parse_id(id)?;
+    let record = blocking(&tank.registry, move |r| r.get(id)).await.map_err(|e| {
+        if e.status == StatusCode::NOT_FOUND {
+            ApiError::image_not_found(id)
+        } else {
+            e
+        }
+    })?;
+    if record.value.deleted || matches!(record.value.status, Status::Deleted | Status::PendingDelete) {
+        return Err(ApiError::image_not_found(id));
+    }
+    Ok(record)
+}
+
+/// Whether the request carries a body (Glance's rule: chunked, or a positive length).
+fn has_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > 0)
+}
+
+/// Checks an upload's headers before anything is created, and returns the size the body
+/// must have, if known.
+fn check_upload_headers(headers: &HeaderMap, declared: Option<u64>) -> Result<Option<u64>, ApiError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if content_type.split(';').next().map(str::trim) != Some("application/octet-stream") {
+        return Err(ApiError::bad_request(format!(
+            "image data must be sent as Content-Type: application/octet-stream, not {content_type:?}"
+        )));
+    }
+    let length = match headers.get(header::CONTENT_LENGTH) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| ApiError::bad_request("Content-Length is not a number"))?,
+        ),
+    };
+    if let (Some(l), Some(d)) = (length, declared) {
+        if l != d {
+            return Err(ApiError::bad_request(format!(
+                "x-image-meta-size says {d} bytes but Content-Length says {l}; send matching values"
+            )));
+        }
+    }
+    let size = length.or(declared);
+    if size.is_some_and(|s| s > SIZE_CAP) {
+        return Err(ApiError::bad_request(format!("images larger than {SIZE_CAP} bytes are not accepted")));
+    }
+    Ok(size)
+}
+
+fn pick_store(tank: &Tank, name: Option<&str>) -> Result<Arc<Store>, ApiError> {
+    match name {
+        None => Ok(tank.stores.default_store().clone()),
+        Some(n) => tank.stores.named(n).cloned().ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unknown store {n:?} (x-image-meta-store); this server has: {}",
+                tank.stores.describe()
+            ))
+        }),
+    }
+}
+
+fn image_response(status: StatusCode, image: &Image) -> Response<ResponseBody> {
+    let mut r = json_response(status, json!({ "image": meta::detail(image) }).to_string());
+    let id = image.id.to_string();
+    if let Ok(v) = HeaderValue::from_str(&format!("/v1/images/{id}")) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    if let Some(sum) = image.checksum.as_deref().and_then(|s| HeaderValue::from_str(s).ok()) {
+        r.headers_mut().insert(header::ETAG, sum);
+    }
+    r
+}
+
+fn refuse_unsupported(m: &meta::RequestMeta) -> Result<(), ApiError> {
+    if m.location.is_some() || m.copy_from.is_some() {
+        return Err(ApiError::bad_request(
+            "x-image-meta-location and copy-from are not supported by this server yet; upload the data in the body",
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /v1/images`: reserve, and upload when a body comes with it.
+pub async fn create(tank: &Tank, req: Request<Incoming>) -> Result<Response<ResponseBody>, ApiError> {
+    let (parts, body) = req.into_parts();
+    let m = meta::from_headers(&parts.headers)?;
+    refuse_unsupported(&m)?;
+    let upload = has_body(&parts.headers);
+    let size = if upload { check_upload_headers(&parts.headers, m.patch.size)? } else { None };
+    let store = pick_store(tank, m.patch.store.as_deref())?;
+
+    let mut image = Image::new(m.patch.id.unwrap_or_else(ImageId::random), now());
+    m.patch.apply(&mut image, now())?;
+    if !upload {
+        // A reservation's size is whatever the client declared; the upload must match it.
+        image.size = m.patch.size.unwrap_or(0);
+    }
+    let record = image.clone();
+    let revision = blocking(&tank.registry, move |r| r.create(&record)).await.map_err(|e| {
+        if e.status == StatusCode::CONFLICT {
+            ApiError::conflict(format!("an image with id {} already exists", image.id))
+        } else {
+            e
+        }
+    })?;
+    if !upload {
+        return Ok(image_response(StatusCode::CREATED, &image));
+    }
+    let image = upload_data(tank, Revisioned { revision, value: image }, store, body, size, m.patch.checksum).await?;
+    Ok(image_response(StatusCode::CREATED, &image))
+}
+
+/// Moves a queued image through `saving` to `active` with the body's data, or to `killed`
+/// with nothing left in the store.
+async fn upload_data(
+    tank: &Tank,
+    record: Revisioned<Image>,
+    store: Arc<Store>,
+    body: Incoming,
+    size: Option<u64>,
+    checksum: Option<String>,
+) -> Result<Image, ApiError> {
+    let Revisioned { value: mut image, revision } = record;
+    image.set_status(Status::Saving, now())?;
+    // The store is recorded before any data exists, so recovery after a crash knows where
+    // the partial data is.
+    image.store = Some(store.name.clone());
+    let saving = image.clone();
+    let revision = blocking(&tank.registry, move |r| r.update(&saving, revision)).await?;
+
+    let received = transfer::receive(body, store.clone(), image.id, size).await;
+    let outcome = match received {
+        Err(e) => Err(e),
+        Ok(r) => match checksum.as_deref() {
+            Some(want) if want != r.checksum => {
+                transfer::discard(r.writer).await;
+                Err(ApiError::bad_request(format!(
+                    "checksum mismatch: the data has MD5 {}, x-image-meta-checksum says {want}; the image was not stored",
+                    r.checksum
+                )))
+            }
+            _ => {
+                let writer = r.writer;
+                match tokio::task::spawn_blocking(move || handles::finish(writer)).await? {
+                    Ok(location) => Ok((location, r.size, r.checksum)),
+                    Err(e) => Err(ApiError::from(e)),
+                }
+            }
+        },
+    };
+    match outcome {
+        Ok((location, size, checksum)) => {
+            let location = Location::parse(&location).map_err(|e| {
+                tracing::error!(store = %store.name, "the store returned an unusable location: {e}");
+                ApiError::internal("the store returned an unusable location")
+            })?;
+            image.size = size;
+            image.checksum = Some(checksum);
+            image.location = Some(location.clone());
+            image.set_status(Status::Active, now())?;
+            let active = image.clone();
+            if let Err(e) = blocking(&tank.registry, move |r| r.update(&active, revision)).await {
+                // Someone deleted the image meanwhile: its data must not outlive it.
+                let store = store.clone();
+                let _ = tokio::task::spawn_blocking(move || store.delete(location.expose())).await;
+                return Err(if e.status == StatusCode::CONFLICT {
+                    ApiError::conflict(format!("image {} was changed or deleted during the upload", image.id))
+                } else {
+                    e
+                });
+            }
+            tracing::info!(image = %image.id, size, store = %store.name, "image stored");
+            Ok(image)
+        }
+        Err(e) => {
+            let id = image.id;
+            let killed = blocking(&tank.registry, move |r| {
+                let mut current = r.get(id)?;
+                if current.value.status == Status::Saving {
+                    current
+                        .value
+                        .set_status(Status::Killed, now())
+                        .map_err(|e| tank_sdk::Error::backend(e.to_string()))?;
+                    r.update(&current.value, current.revision)?;
+                }
+                Ok(())
+            })
+            .await;
+            if let Err(k) = killed {
+                tracing::error!(image = %id, "could not mark a failed upload killed: {}", k.message);
+            }
+            tracing::warn!(image = %id, status = e.status.as_u16(), "upload failed: {}", e.message);
+            Err(e)
+        }
+    }
+}
+
+/// `PUT /v1/images/{id}`: update metadata, and upload data to a queued image.
+pub async fn update(tank: &Tank, id: &str, req: Request<Incoming>) -> Result<Response<ResponseBody>, ApiError> {
+    let (parts, body) = req.into_parts();
+    let record = visible(tank, id).await?;
+    let m = meta::from_headers(&parts.headers)?;
+    refuse_unsupported(&m)?;
+    if m.patch.id.is_some_and(|new| new != record.value.id) {
+        return Err(ApiError::bad_request("an image's id cannot be changed"));
+    }
+    let upload = has_body(&parts.headers);
+    if upload && record.value.status != Status::Queued {
+        return Err(ApiError::conflict(format!(
+            "cannot upload to image {id}: it is {}, and data can only be uploaded to a queued image",
+            record.value.status
+        )));
+    }
+    let declared = m.patch.size.or((record.value.size > 0).then_some(record.value.size));
+    let size = if upload { check_upload_headers(&parts.headers, declared)? } else { None };
+    let store = if upload { Some(pick_store(tank, m.patch.store.as_deref())?) } else { None };
+
+    let mut patch = m.patch;
+    // Glance replaces the property set on a metadata update unless told not to, and never
+    // when data is uploaded (reference §1.3).
+    let purge = parts
+        .headers
+        .get("x-glance-registry-purge-props")
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| !v.eq_ignore_ascii_case("false"));
+    patch.purge_properties = purge && !upload;
+    let mut image = record.value;
+    patch.apply(&mut image, now())?;
+    let changed = image.clone();
+    let revision = blocking(&tank.registry, move |r| r.update(&changed, record.revision)).await.map_err(|e| {
+        if e.status == StatusCode::CONFLICT {
+            ApiError::conflict(format!("image {id} was changed by another request; retry"))
+        } else {
+            e
+        }
+    })?;
+    let image = match store {
+        Some(store) => {
+            let checksum = patch.checksum.clone();
+            upload_data(tank, Revisioned { revision, value: image }, store, body, size, checksum).await?
+        }
+        None => image,
+    };
+    Ok(image_response(StatusCode::OK, &image))
+}
+
+/// `HEAD /v1/images/{id}`.
+pub async fn head(tank: &Tank, id: &str) -> Result<Response<ResponseBody>, ApiError> {
+    let record = visible(tank, id).await?;
+    let mut r = Response::new(full(Vec::new()));
+    meta::to_headers(&record.value, r.headers_mut());
+    Ok(r)
+}
+
+/// `GET /v1/images/{id}`: headers and the data, for active images only.
+pub async fn download(tank: &Tank, id: &str) -> Result<Response<ResponseBody>, ApiError> {
+    let image = visible(tank, id).await?.value;
+    let location = match (&image.status, &image.location) {
+        (Status::Active, Some(l)) => l.clone(),
+        _ => {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, format!("image {id} has no data: it is {}", image.status)))
+        }
+    };
+    let store = tank
+        .stores
+        .for_scheme(location.scheme())
+        .or_else(|| image.store.as_deref().and_then(|s| tank.stores.named(s)))
+        .cloned()
+        .ok_or_else(|| {
+            tracing::error!(image = %image.id, scheme = location.scheme(), "no loaded store owns this image's location");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the store holding image {id} is not available"))
+        })?;
+    let reader = tokio::task::spawn_blocking(move || store.get(location.expose(), 0, None)).await??;
+    use http_body_util::BodyExt;
+    let mut r = Response::new(Download::start(reader, image.size).boxed());
+    meta::to_headers(&image, r.headers_mut());
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(image.size));
+    Ok(r)
+}
+
+/// `GET /v1/images` and `/v1/images/detail`.
+pub async fn list(tank: &Tank, req: &Request<Incoming>, detailed: bool) -> Result<Response<ResponseBody>, ApiError> {
+    let query = list_query(req.uri().query().unwrap_or(""))?;
+    let marker = query.marker;
+    let images = blocking(&tank.registry, move |r| r.list(&query)).await.map_err(|e| match marker {
+        Some(m) if e.status == StatusCode::BAD_REQUEST => {
+            ApiError::bad_request(format!("invalid marker {m}: no such image"))
+        }
+        _ => e,
+    })?;
+    let view = if detailed { meta::detail } else { meta::brief };
+    let body = json!({ "images": images.iter().map(view).collect::<Vec<_>>() });
+    Ok(json_response(StatusCode::OK, body.to_string()))
+}
+
+/// The paging parameters (filters come with the full list API).
+fn list_query(query: &str) -> Result<ListQuery, ApiError> {
+    let mut q = ListQuery::new(Viewer::admin());
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = value.replace('+', " ");
+        let bad = |why: &str| ApiError::bad_request(format!("invalid {key} {value:?}: {why}"));
+        match key {
+            "limit" => {
+                q.limit = value.parse::<u32>().map_err(|_| bad("must be a whole number of 0 or more"))?.min(1000)
+            }
+            "marker" => q.marker = Some(value.parse().map_err(|_| bad("must be an image id"))?),
+            "sort_key" => {
+                q.sort_key = serde_json::from_value::<SortKey>(json!(value)).map_err(|_| {
+                    bad("must be one of id, name, status, disk_format, container_format, size, created_at, updated_at")
+                })?
+            }
+            "sort_dir" => {
+                q.sort_dir = serde_json::from_value::<SortDir>(json!(value)).map_err(|_| bad("must be asc or desc"))?
+            }
+            _ => {}
+        }
+    }
+    Ok(q)
+}
+
+/// `DELETE /v1/images/{id}`: the data first, then the record, so a failure never leaves
+/// data without an image pointing at it.
+pub async fn delete(tank: &Tank, id: &str) -> Result<Response<ResponseBody>, ApiError> {
+    let record = visible(tank, id).await?;
+    let image = record.value;
+    if image.protected {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("image {id} is protected; set x-image-meta-protected: false first"),
+        ));
+    }
+    if let Some(location) = image.location.clone() {
+        let store = tank.stores.for_scheme(location.scheme()).cloned().ok_or_else(|| {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the store holding image {id} is not available"))
+        })?;
+        match tokio::task::spawn_blocking(move || store.delete(location.expose())).await? {
+            Ok(()) => {}
+            Err(e) if e.kind == ErrorKind::NOT_FOUND => {
+                tracing::warn!(image = %image.id, "image data was already gone from its store");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // The data is gone: the record must follow even if another request changed it since.
+    let id = image.id;
+    blocking(&tank.registry, move |r| loop {
+        let mut current = r.get(id)?;
+        if current.value.status == Status::Deleted {
+            return Ok(());
+        }
+        current.value.set_status(Status::Deleted, now()).map_err(|e| tank_sdk::Error::backend(e.to_string()))?;
+        match r.update(&current.value, current.revision) {
+            Err(e) if e.kind == ErrorKind::CONFLICT => continue,
+            other => return other.map(drop),
+        }
+    })
+    .await?;
+    Ok(Response::new(full(Vec::new())))
+}

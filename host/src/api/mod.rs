@@ -1,0 +1,162 @@
+//! The Images API server (v1): connection handling, version negotiation and routing.
+//!
+//! Requests are routed by hand: the v1 surface is a dozen routes, and a table in one match
+//! is easier to check against Glance's endpoint list (docs/api-v1.md) than a router crate's
+//! DSL.
+
+pub mod error;
+mod images;
+pub mod meta;
+pub mod transfer;
+
+use std::{convert::Infallible, io, net::SocketAddr, sync::Arc, time::Instant};
+
+use bytes::Bytes;
+use http::{header, Method, Request, Response, StatusCode};
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use self::error::ApiError;
+use crate::state::Tank;
+
+/// Every response body: small JSON or a streamed image.
+pub type ResponseBody = BoxBody<Bytes, io::Error>;
+
+/// Serves the API on `listener` until the process ends.
+pub async fn serve(tank: Arc<Tank>, listener: TcpListener) -> anyhow::Result<()> {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                // Out of file descriptors and the like: keep serving the open connections.
+                tracing::error!("accepting a connection failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let tank = tank.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| handle(tank.clone(), peer, req));
+            let conn = hyper::server::conn::http1::Builder::new()
+                .max_buf_size(1 << 20)
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, "connection ended with an error: {e}");
+            }
+        });
+    }
+}
+
+async fn handle(
+    tank: Arc<Tank>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let started = Instant::now();
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let response = match route(tank, req).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    };
+    // Only method, path and status: headers may carry tokens and are never logged.
+    tracing::info!(target: "access", %peer, %method, %path, status = response.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64, "request");
+    Ok(response)
+}
+
+/// The JSON response for an error.
+pub fn error_response(e: &ApiError) -> Response<ResponseBody> {
+    json_response(e.status, e.body())
+}
+
+/// A JSON response.
+pub fn json_response(status: StatusCode, body: String) -> Response<ResponseBody> {
+    let mut r = Response::new(full(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json; charset=UTF-8"));
+    r
+}
+
+/// A complete, in-memory body.
+pub fn full(data: impl Into<Bytes>) -> ResponseBody {
+    Full::new(data.into()).map_err(|never| match never {}).boxed()
+}
+
+async fn route(tank: Arc<Tank>, req: Request<Incoming>) -> Result<Response<ResponseBody>, ApiError> {
+    let path = req.uri().path().to_owned();
+    let Some(rest) = v1_path(&path, req.headers()) else {
+        return Ok(versions(&req));
+    };
+    let segments: Vec<&str> = rest.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let method = req.method().clone();
+    match (method, segments.as_slice()) {
+        (Method::GET, [] | ["images"]) => images::list(&tank, &req, false).await,
+        (Method::GET, ["images", "detail"]) => images::list(&tank, &req, true).await,
+        (Method::POST, ["images"]) => images::create(&tank, req).await,
+        (Method::HEAD, ["images", id]) => images::head(&tank, id).await,
+        (Method::GET, ["images", id]) => images::download(&tank, id).await,
+        (Method::PUT, ["images", id]) => {
+            let id = id.to_string();
+            images::update(&tank, &id, req).await
+        }
+        (Method::DELETE, ["images", id]) => images::delete(&tank, id).await,
+        (_, [] | ["images"] | ["images", "detail"] | ["images", _]) => {
+            Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed on {path}", req.method())))
+        }
+        _ => Err(ApiError::new(StatusCode::NOT_FOUND, format!("no such resource: {path}"))),
+    }
+}
+
+/// The rest of a path addressed to API v1, or `None` when the version document answers:
+/// Glance's E0 negotiation (reference §1.2). `/v1` and `/v1.0` select v1; any other
+/// version (even `v1.1`, which the document advertises) and unversioned paths get the
+/// document, unless an `Accept: application/vnd.openstack.images-v1` header selects v1.
+fn v1_path<'a>(path: &'a str, headers: &http::HeaderMap) -> Option<&'a str> {
+    let trimmed = path.strip_prefix('/').unwrap_or(path);
+    let (first, rest) = trimmed.split_once('/').map_or((trimmed, ""), |(f, r)| (f, r));
+    if first == "versions" {
+        return None;
+    }
+    if first.starts_with('v') && first[1..].chars().next().is_some_and(|c| c.is_ascii_digit()) {
+        return matches!(first, "v1" | "v1.0").then_some(rest);
+    }
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    match accept.strip_prefix("application/vnd.openstack.images-") {
+        Some("v1" | "v1.0") => Some(path),
+        _ => None,
+    }
+}
+
+fn versions(req: &Request<Incoming>) -> Response<ResponseBody> {
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let href = format!("http://{host}/v1/");
+    let doc = serde_json::json!({"versions": [
+        {"id": "v1.1", "status": "CURRENT", "links": [{"rel": "self", "href": href}]},
+        {"id": "v1.0", "status": "SUPPORTED", "links": [{"rel": "self", "href": href}]},
+    ]});
+    json_response(StatusCode::MULTIPLE_CHOICES, doc.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_negotiation_follows_e0() {
+        let none = http::HeaderMap::new();
+        assert_eq!(v1_path("/v1/images", &none), Some("images"));
+        assert_eq!(v1_path("/v1.0/images/detail", &none), Some("images/detail"));
+        assert_eq!(v1_path("/v1", &none), Some(""));
+        assert_eq!(v1_path("/v1.1/images", &none), None, "v1.1 gets the version document");
+        assert_eq!(v1_path("/v2/images", &none), None);
+        assert_eq!(v1_path("/images", &none), None);
+        assert_eq!(v1_path("/", &none), None);
+        assert_eq!(v1_path("/versions", &none), None);
+        let mut vnd = http::HeaderMap::new();
+        vnd.insert(header::ACCEPT, "application/vnd.openstack.images-v1".parse().unwrap());
+        assert_eq!(v1_path("/images", &vnd), Some("/images"));
+    }
+}

@@ -1,0 +1,211 @@
+//! Moving image data between HTTP bodies and store plugins with bounded memory.
+//!
+//! Upload: the async side collects body frames into [`CHUNK`]-sized buffers and hands each
+//! one, by reference count, to two blocking threads at once: one writes it into the store,
+//! the other feeds MD5. Channels hold at most [`DEPTH`] chunks each, so a slow store slows
+//! the client down instead of filling memory, and a 10 GiB upload costs what a 10 MiB one
+//! does. Nothing is finished in the store until the size and checksum have been checked.
+//!
+//! Download: a blocking thread reads the store into chunks and sends them through a
+//! bounded channel that the response body drains. If the store ends early, the body ends
+//! with an error, so the connection is cut rather than a short download looking complete.
+
+use std::{
+    io,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use md5::{Digest, Md5};
+use tank_core::ImageId;
+use tokio::sync::mpsc;
+
+use super::error::ApiError;
+use crate::plugin::handles::{self, Reader, Store, Writer};
+
+/// The size of the pieces data moves in: one plugin call per chunk.
+pub const CHUNK: usize = 1 << 20;
+/// How many chunks may wait in each channel.
+const DEPTH: usize = 2;
+
+/// A finished receive, not yet made durable: the caller checks it, then finishes or
+/// aborts the writer.
+pub struct Received {
+    /// The open write, holding all the data.
+    pub writer: Writer,
+    /// Bytes received.
+    pub size: u64,
+    /// MD5 of the bytes, lowercase hex.
+    pub checksum: String,
+}
+
+/// Streams `body` into a new write of image `id` in `store`. `declared` is the size the
+/// client announced; more or fewer bytes are refused. On any error the write is aborted
+/// before this returns, so nothing is left in the store.
+pub async fn receive(
+    body: Incoming,
+    store: Arc<Store>,
+    id: ImageId,
+    declared: Option<u64>,
+) -> Result<Received, ApiError> {
+    let add_store = store.clone();
+    let writer = tokio::task::spawn_blocking(move || add_store.add(id, declared)).await??;
+
+    let (to_writer, mut writer_rx) = mpsc::channel::<Bytes>(DEPTH);
+    let (to_hasher, mut hasher_rx) = mpsc::channel::<Bytes>(DEPTH);
+    let writing = tokio::task::spawn_blocking(move || {
+        let mut writer = writer;
+        while let Some(chunk) = writer_rx.blocking_recv() {
+            if let Err(e) = handles::write(&mut writer, &chunk) {
+                return (writer, Err(e));
+            }
+        }
+        (writer, Ok(()))
+    });
+    let hashing = tokio::task::spawn_blocking(move || {
+        let mut md5 = Md5::new();
+        while let Some(chunk) = hasher_rx.blocking_recv() {
+            md5.update(&chunk);
+        }
+        hex::encode(md5.finalize())
+    });
+
+    let pumped = pump(body, declared, &to_writer, &to_hasher).await;
+    drop((to_writer, to_hasher));
+    let (writer, written) = writing.await?;
+    let checksum = hashing.await?;
+
+    // A store error explains a failed pump better than "the writer went away".
+    let outcome = match (written, pumped) {
+        (Err(e), _) => Err(ApiError::from(e)),
+        (Ok(()), Err(e)) => Err(e),
+        (Ok(()), Ok(size)) => Ok(size),
+    };
+    match outcome {
+        Ok(size) => Ok(Received { writer, size, checksum }),
+        Err(e) => {
+            discard(writer).await;
+            Err(e)
+        }
+    }
+}
+
+/// Aborts a write, logging (not answering) a failure to clean up.
+pub async fn discard(writer: Writer) {
+    match tokio::task::spawn_blocking(move || handles::abort(writer)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(kind = %e.kind, "could not remove partial image data: {}", e.message),
+        Err(e) => tracing::error!("could not remove partial image data: {e}"),
+    }
+}
+
+/// Reads the body into chunks for both consumers; returns the byte count.
+async fn pump(
+    mut body: Incoming,
+    declared: Option<u64>,
+    to_writer: &mpsc::Sender<Bytes>,
+    to_hasher: &mpsc::Sender<Bytes>,
+) -> Result<u64, ApiError> {
+    let mut total: u64 = 0;
+    let mut buf = BytesMut::with_capacity(CHUNK);
+    let send = |chunk: Bytes| async move {
+        // A closed channel means the store failed; the caller reports its error.
+        let gone = || ApiError::internal("the store stopped accepting data");
+        to_hasher.send(chunk.clone()).await.map_err(|_| gone())?;
+        to_writer.send(chunk).await.map_err(|_| gone())
+    };
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::bad_request(format!("the upload was interrupted: {e}")))?;
+        let Ok(data) = frame.into_data() else { continue };
+        total += data.len() as u64;
+        if let Some(d) = declared {
+            if total > d {
+                return Err(ApiError::bad_request(format!(
+                    "the body holds more than the declared size of {d} bytes (x-image-meta-size)"
+                )));
+            }
+        }
+        buf.extend_from_slice(&data);
+        if buf.len() >= CHUNK {
+            send(buf.split().freeze()).await?;
+            buf.reserve(CHUNK);
+        }
+    }
+    if !buf.is_empty() {
+        send(buf.freeze()).await?;
+    }
+    if let Some(d) = declared {
+        if total != d {
+            return Err(ApiError::bad_request(format!(
+                "the body holds {total} bytes, the declared size is {d} (x-image-meta-size)"
+            )));
+        }
+    }
+    Ok(total)
+}
+
+/// A response body fed by a blocking reader thread.
+pub struct Download {
+    rx: mpsc::Receiver<io::Result<Bytes>>,
+    remaining: u64,
+}
+
+impl Download {
+    /// Starts sending `size` bytes from `reader`.
+    pub fn start(reader: Reader, size: u64) -> Download {
+        let (tx, rx) = mpsc::channel(DEPTH);
+        tokio::task::spawn_blocking(move || send_all(reader, size, &tx));
+        Download { rx, remaining: size }
+    }
+}
+
+fn send_all(mut reader: Reader, size: u64, tx: &mpsc::Sender<io::Result<Bytes>>) {
+    let mut sent: u64 = 0;
+    loop {
+        let mut buf = BytesMut::zeroed(CHUNK);
+        let n = match handles::read(&mut reader, &mut buf) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(kind = %e.kind, "reading image data failed: {}", e.message);
+                let _ = tx.blocking_send(Err(io::Error::other("the store failed while sending the image")));
+                return;
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        buf.truncate(n);
+        sent += n as u64;
+        if tx.blocking_send(Ok(buf.freeze())).is_err() {
+            return; // The client went away.
+        }
+    }
+    if sent != size {
+        tracing::error!(sent, size, "the store returned {sent} bytes of a {size}-byte image; cutting the download");
+        let _ = tx.blocking_send(Err(io::Error::new(io::ErrorKind::UnexpectedEof, "corrupt image download")));
+    }
+}
+
+impl Body for Download {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        self.rx.poll_recv(cx).map(|item| {
+            item.map(|r| {
+                r.map(|data| {
+                    self.remaining = self.remaining.saturating_sub(data.len() as u64);
+                    Frame::data(data)
+                })
+            })
+        })
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}

@@ -1,0 +1,262 @@
+//! The `tank` command line: argument definitions and the commands behind them.
+//!
+//! Every command returns `anyhow::Result`; `main` prints a failure as one line
+//! (`tank: <what failed>; <what to do>`) and exits non-zero.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+
+use crate::{
+    config::{self, Config},
+    plugin::{
+        host_log,
+        loader::{self, Catalog, Depth, Entry},
+        pack,
+    },
+    state::Tank,
+};
+
+/// Tank: a virtual machine image service.
+#[derive(Debug, Parser)]
+#[command(name = "tank", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the Images API.
+    ///
+    /// Example: tank api --config /etc/tank/tank.toml
+    Api {
+        /// The configuration file (default: $TANK_CONFIG, <prefix>/etc/tank.toml beside the
+        /// binary, then /etc/tank/tank.toml).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// List installed plugins, or package one.
+    ///
+    /// Example: tank plugins --verify
+    Plugins(PluginsArgs),
+}
+
+/// `tank plugins`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct PluginsArgs {
+    /// Package a built plugin.
+    #[command(subcommand)]
+    pub action: Option<PluginsAction>,
+    /// The configuration file whose plugin_dirs are listed.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// A plugin dir to list instead of the configured ones (repeatable).
+    #[arg(long = "plugin-dir", value_name = "DIR")]
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also hash and load every library, and open the configured ones.
+    #[arg(long)]
+    pub verify: bool,
+}
+
+/// `tank plugins <action>`.
+#[derive(Debug, Subcommand)]
+pub enum PluginsAction {
+    /// Make an installable plugin folder from a built library and its source manifest,
+    /// filling in abi.target and library.sha256.
+    ///
+    /// Example: tank plugins pack --manifest plugins/fs/tank-plugin.toml
+    ///          --library target/release/libtank_plugin_fs.so --out /usr/lib/tank/plugins/fs
+    Pack {
+        /// The plugin's source tank-plugin.toml.
+        #[arg(long, value_name = "FILE")]
+        manifest: PathBuf,
+        /// The built shared library.
+        #[arg(long, value_name = "FILE")]
+        library: PathBuf,
+        /// The plugin folder to write.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Api { config } => api(config.as_deref()),
+        Command::Plugins(args) => match args.action {
+            Some(PluginsAction::Pack { manifest, library, out }) => {
+                pack::pack(&manifest, &library, &out)?;
+                eprintln!("packed {} into {}", library.display(), out.display());
+                Ok(())
+            }
+            None => plugins(&args),
+        },
+    }
+}
+
+/// Finds the configuration: `--config`, else the first default location that exists.
+fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    if let Some(p) = path {
+        return Ok(Config::load(p)?);
+    }
+    let candidates = config::default_locations();
+    match candidates.iter().find(|p| p.is_file()) {
+        Some(p) => Ok(Config::load(p)?),
+        None => bail!(
+            "no configuration file found (looked in {}); pass --config FILE",
+            candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+fn init_logging(verbose: bool) {
+    let default = if verbose { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TANK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn api(config_path: Option<&Path>) -> anyhow::Result<()> {
+    let config = load_config(config_path)?;
+    init_logging(config.verbose);
+    let mut catalog = loader::scan(&config.plugin_dirs, Depth::Load, host_log::max_level());
+    let tank = Tank::open(&config, &mut catalog)?;
+    let recovered = tank.recover()?;
+    if recovered > 0 {
+        tracing::warn!(count = recovered, "images interrupted by the last stop were marked killed");
+    }
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
+    runtime.block_on(async move {
+        let addr = format!("{}:{}", config.api_host, config.api_port);
+        let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| {
+            format!(
+                "cannot listen on {addr}; is another server using the port? Change api_port in {}",
+                config.path.display()
+            )
+        })?;
+        let local = listener.local_addr()?;
+        tracing::info!("listening on http://{local}");
+        tokio::select! {
+            r = crate::api::serve(Arc::new(tank), listener) => r,
+            _ = shutdown_signal() => {
+                tracing::info!("stopping");
+                Ok(())
+            }
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else { return std::future::pending().await };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+fn plugins(args: &PluginsArgs) -> anyhow::Result<()> {
+    // Plugins only log problems here; the table says the rest.
+    let _ = tracing_subscriber::fmt().with_env_filter("error").with_writer(std::io::stderr).try_init();
+    let (dirs, config) = if args.plugin_dirs.is_empty() {
+        let config = load_config(args.config.as_deref())?;
+        (config.plugin_dirs.clone(), Some(config))
+    } else {
+        (args.plugin_dirs.clone(), None)
+    };
+    let depth = if args.verify { Depth::Load } else { Depth::Manifests };
+    let mut catalog = loader::scan(&dirs, depth, 1);
+    if args.verify {
+        if let Some(config) = &config {
+            verify_open(config, &mut catalog);
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &catalog.entries)?;
+        writeln!(out)?;
+    } else {
+        print_table(&mut out, &catalog.entries, &dirs)?;
+    }
+    Ok(())
+}
+
+/// `--verify` with a configuration: open what the server would open and check it.
+fn verify_open(config: &Config, catalog: &mut Catalog) {
+    match Tank::open(config, catalog) {
+        Ok(tank) => {
+            if let Err(e) = tank.registry.check() {
+                let name = tank.registry.name.clone();
+                catalog.fail(&name, "open-failed", format!("registry driver '{name}' check failed: {}", e.message));
+            }
+        }
+        Err(e) => eprintln!("tank: the server could not start with {}: {e}", config.path.display()),
+    }
+}
+
+fn print_table(out: &mut impl Write, entries: &[Entry], dirs: &[PathBuf]) -> anyhow::Result<()> {
+    if entries.is_empty() {
+        let dirs = dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
+        writeln!(out, "no plugins found in {dirs}")?;
+        return Ok(());
+    }
+    let rows: Vec<[String; 7]> = entries
+        .iter()
+        .map(|e| {
+            [
+                e.name.clone(),
+                e.kind.unwrap_or("?").to_owned(),
+                e.version.clone().unwrap_or_else(|| "?".into()),
+                e.generation.map_or_else(|| "?".into(), |g| g.to_string()),
+                if e.schemes.is_empty() { "-".into() } else { e.schemes.join(",") },
+                e.status.to_owned(),
+                e.path.display().to_string(),
+            ]
+        })
+        .collect();
+    let header = ["NAME", "KIND", "VERSION", "ABI", "SCHEMES", "STATUS", "PATH"];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |cells: &[&str]| {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        s
+    };
+    writeln!(out, "{}", line(&header))?;
+    for (row, entry) in rows.iter().zip(entries) {
+        writeln!(out, "{}", line(&row.iter().map(String::as_str).collect::<Vec<_>>()))?;
+        if let Some(reason) = &entry.reason {
+            writeln!(out, "  └ {reason}")?;
+        }
+    }
+    Ok(())
+}
+
+/// Prints a command's failure as one line.
+pub fn report(e: &anyhow::Error) {
+    // `{:#}` joins the context chain into one line.
+    eprintln!("tank: {}", format!("{e:#}").replace('\n', " "));
+}

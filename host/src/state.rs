@@ -1,0 +1,173 @@
+//! What a running API server holds: the opened registry driver and stores, built from the
+//! configuration and the plugin catalog, and the crash recovery done before serving.
+
+use std::{collections::HashMap, sync::Arc, time::SystemTime};
+
+use anyhow::{anyhow, Context};
+use tank_core::{Status, Timestamp};
+
+use crate::{
+    config::Config,
+    plugin::{
+        handles::{Registry, Store},
+        loader::Catalog,
+    },
+};
+
+/// The opened stores, by every name they answer to.
+pub struct Stores {
+    by_name: HashMap<String, Arc<Store>>,
+    by_scheme: HashMap<String, Arc<Store>>,
+    default: Arc<Store>,
+    listing: Vec<String>,
+}
+
+impl Stores {
+    /// The store new images go to.
+    pub fn default_store(&self) -> &Arc<Store> {
+        &self.default
+    }
+
+    /// The store called `name` (plugin name, alias, or scheme, as Glance's
+    /// `x-image-meta-store` took schemes).
+    pub fn named(&self, name: &str) -> Option<&Arc<Store>> {
+        self.by_name.get(name).or_else(|| self.by_scheme.get(name))
+    }
+
+    /// The store owning a location's scheme.
+    pub fn for_scheme(&self, scheme: &str) -> Option<&Arc<Store>> {
+        self.by_scheme.get(scheme)
+    }
+
+    /// "fs (filesystem, file), memstore" for error messages.
+    pub fn describe(&self) -> String {
+        self.listing.join(", ")
+    }
+}
+
+/// The server's shared state.
+pub struct Tank {
+    /// Where metadata lives.
+    pub registry: Arc<Registry>,
+    /// Where data lives.
+    pub stores: Stores,
+}
+
+/// Now, as the registry records it.
+pub fn now() -> Timestamp {
+    let micros = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
+    Timestamp::from_unix_micros(i64::try_from(micros).unwrap_or(i64::MAX))
+}
+
+impl Tank {
+    /// Opens the registry driver and the stores the configuration uses. Plugins that fail
+    /// to open are marked in `catalog` and skipped, except the default store and the
+    /// registry driver, without which the server cannot start.
+    pub fn open(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Tank> {
+        let registry = open_registry(config, catalog)?;
+        let stores = open_stores(config, catalog)?;
+        Ok(Tank { registry: Arc::new(registry), stores })
+    }
+
+    /// Images a crash left in `saving` become `killed`, and their partial data is removed.
+    pub fn recover(&self) -> anyhow::Result<usize> {
+        let stuck = self.registry.with_status(&[Status::Saving]).context("cannot list images left in saving")?;
+        let count = stuck.len();
+        for mut image in stuck {
+            let store = image.store.as_deref().and_then(|s| self.stores.named(s));
+            match store {
+                Some(store) => {
+                    if let Err(e) = store.discard(image.id) {
+                        tracing::error!(image = %image.id, store = %store.name, "could not remove partial data: {}", e.message);
+                    }
+                }
+                None => {
+                    tracing::warn!(image = %image.id, "the store of an interrupted upload is not loaded; its partial data stays")
+                }
+            }
+            let revision = self.registry.get(image.id)?.revision;
+            image.set_status(Status::Killed, now())?;
+            self.registry.update(&image, revision)?;
+            tracing::warn!(image = %image.id, "upload was interrupted by a stop of the server; image is now killed");
+        }
+        Ok(count)
+    }
+}
+
+fn open_registry(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Registry> {
+    let name = config.registry_driver.as_str();
+    let entry = catalog.registry_entry(name).ok_or_else(|| {
+        anyhow!(
+            "registry_driver '{name}' is not installed in the plugin dirs ({}); install its plugin folder or fix registry_driver in {}",
+            dirs(config),
+            config.path.display()
+        )
+    })?;
+    if !entry.is_ok() {
+        return Err(anyhow!(
+            "registry driver '{name}' cannot be used: {}",
+            entry.reason.as_deref().unwrap_or(entry.status)
+        ));
+    }
+    let module = catalog.module(name).ok_or_else(|| anyhow!("registry driver '{name}' is not loaded"))?;
+    let table = config.plugin_table("registry", &[name]).map(|(_, t)| t.clone()).unwrap_or_default();
+    let registry = Registry::open(module, name, &table, &config.dir)
+        .map_err(|e| anyhow!("registry driver '{name}' failed to open: {}", e.message))?;
+    Ok(registry)
+}
+
+fn open_stores(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Stores> {
+    let mut by_name = HashMap::new();
+    let mut by_scheme = HashMap::new();
+    let mut listing = Vec::new();
+    let candidates: Vec<_> = catalog.entries.iter().filter(|e| e.kind == Some("store") && e.is_ok()).cloned().collect();
+    for entry in candidates {
+        let mut names: Vec<&str> = vec![entry.name.as_str()];
+        names.extend(entry.aliases.iter().map(String::as_str));
+        let table = config.plugin_table("store", &names);
+        let is_default = names.contains(&config.default_store.as_str());
+        if table.is_none() && !is_default {
+            continue;
+        }
+        let Some(module) = catalog.module(&entry.name) else { continue };
+        let table = table.map(|(_, t)| t.clone()).unwrap_or_default();
+        match Store::open(module, &entry.name, entry.schemes.clone(), &table, &config.dir) {
+            Ok(store) => {
+                let store = Arc::new(store);
+                for n in &names {
+                    by_name.insert((*n).to_owned(), store.clone());
+                }
+                for s in &entry.schemes {
+                    by_scheme.insert(s.clone(), store.clone());
+                }
+                listing.push(if entry.aliases.is_empty() {
+                    entry.name.clone()
+                } else {
+                    format!("{} ({})", entry.name, entry.aliases.join(", "))
+                });
+                tracing::info!(store = %entry.name, "store opened");
+            }
+            Err(e) => {
+                let reason = format!("store '{}' failed to open: {}", entry.name, e.message);
+                tracing::error!("{reason}");
+                catalog.fail(&entry.name, "open-failed", reason);
+            }
+        }
+    }
+    let default = by_name.get(&config.default_store).cloned().ok_or_else(|| {
+        let why = catalog
+            .store_entry(&config.default_store)
+            .and_then(|e| e.reason.clone())
+            .unwrap_or_else(|| format!("no plugin in {} provides it", dirs(config)));
+        anyhow!(
+            "default_store '{}' is not available: {why}; install it or fix default_store in {}",
+            config.default_store,
+            config.path.display()
+        )
+    })?;
+    Ok(Stores { by_name, by_scheme, default, listing })
+}
+
+fn dirs(config: &Config) -> String {
+    config.plugin_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+}
