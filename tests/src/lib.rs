@@ -1,1 +1,353 @@
+//! Support for Tank's end-to-end suites: find the built `tank` binary and plugin libraries,
+//! pack plugins into a temporary plugin dir, start a real `tank api` on a free loopback
+//! port, and talk HTTP to it.
+//!
+//! The suites test what an operator runs: the binary, plugins loaded from folders, bytes
+//! over TCP. Nothing here links the host or a plugin into the test process.
 
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{mpsc, Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// `target/<profile>`: where cargo put the binary and libraries of this build.
+pub fn artifacts() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    // target/<profile>/deps/<test binary>
+    exe.parent().and_then(Path::parent).expect("test binaries live in target/<profile>/deps").to_path_buf()
+}
+
+/// A built artifact, with a clear failure when the workspace was not built first.
+pub fn artifact(name: &str) -> PathBuf {
+    let path = artifacts().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace first (`cargo build --workspace` with the same profile, or `cargo xtask test`)",
+        path.display()
+    );
+    path
+}
+
+/// The `tank` binary.
+pub fn tank_bin() -> PathBuf {
+    artifact("tank")
+}
+
+/// The plugins the suites know: (folder name in the plugin dir, source manifest, library).
+pub fn plugin_source(name: &str) -> (PathBuf, String) {
+    let repo = repo();
+    match name {
+        "fs" => (repo.join("plugins/fs/tank-plugin.toml"), "libtank_plugin_fs.so".into()),
+        "sled" => (repo.join("plugins/sled/tank-plugin.toml"), "libtank_plugin_sled.so".into()),
+        "memstore" => (repo.join("examples/memstore/tank-plugin.toml"), "libtank_example_memstore.so".into()),
+        "panicky" => (repo.join("tests/fixtures/panicky/tank-plugin.toml"), "libtank_fixture_panicky.so".into()),
+        "not-a-plugin" => {
+            (repo.join("tests/fixtures/not-a-plugin/tank-plugin.toml"), "libtank_fixture_not_a_plugin.so".into())
+        }
+        other => panic!("unknown plugin {other}"),
+    }
+}
+
+/// Runs `tank` with `args`; returns (success, stdout, stderr).
+pub fn tank(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(tank_bin()).args(args).output().expect("tank runs");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// Packs plugin `name` into `<dir>/<folder>` with `tank plugins pack`.
+pub fn pack(name: &str, dir: &Path, folder: &str) -> PathBuf {
+    let (manifest, library) = plugin_source(name);
+    let out = dir.join(folder);
+    let lib = artifact(&library);
+    let (ok, _, err) = tank(&[
+        "plugins",
+        "pack",
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--library",
+        lib.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "tank plugins pack {name} failed: {err}");
+    out
+}
+
+/// A scratch deployment: a temp dir holding `plugins/`, `tank.toml` and `var/`.
+pub struct Deployment {
+    /// The temp dir (removed on drop).
+    pub root: tempfile::TempDir,
+}
+
+impl Deployment {
+    /// A deployment with the fs and sled plugins installed.
+    pub fn new() -> Deployment {
+        let d = Deployment::empty();
+        d.install("fs");
+        d.install("sled");
+        d
+    }
+
+    /// A deployment with no plugins.
+    pub fn empty() -> Deployment {
+        let root = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(root.path().join("plugins")).unwrap();
+        Deployment { root }
+    }
+
+    /// The plugin dir.
+    pub fn plugins(&self) -> PathBuf {
+        self.root.path().join("plugins")
+    }
+
+    /// The fs store's datadir.
+    pub fn datadir(&self) -> PathBuf {
+        self.root.path().join("var/images")
+    }
+
+    /// Installs plugin `name` under its own name.
+    pub fn install(&self, name: &str) -> PathBuf {
+        pack(name, &self.plugins(), name)
+    }
+
+    /// Writes `tank.toml`: the standard fs + sled settings on a free port, then `extra`.
+    pub fn config(&self, extra: &str) -> PathBuf {
+        let text = format!(
+            "api_host = \"127.0.0.1\"\napi_port = 0\nplugin_dirs = [\"plugins\"]\n{extra}\n\
+             [store.filesystem]\ndatadir = \"var/images\"\n[registry.sled]\npath = \"var/registry\"\n"
+        );
+        let path = self.root.path().join("tank.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// The files in the datadir, sorted.
+    pub fn data_files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.datadir())
+            .map(|r| r.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// Starts `tank api` with the deployment's `tank.toml`.
+    pub fn start(&self) -> Server {
+        Server::start(&self.root.path().join("tank.toml"))
+    }
+}
+
+impl Default for Deployment {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A running `tank api`, killed on drop.
+pub struct Server {
+    child: Child,
+    /// `127.0.0.1:<port>`.
+    pub addr: String,
+    log: Arc<Mutex<String>>,
+    rt: tokio::runtime::Runtime,
+    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+}
+
+/// A response, body read in full.
+#[derive(Debug)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: http::HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl Server {
+    /// Starts `tank api --config <config>` and waits for its "listening on" line.
+    pub fn start(config: &Path) -> Server {
+        let mut child = Command::new(tank_bin())
+            .args(["api", "--config", config.to_str().unwrap()])
+            .env("TANK_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tank api starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(at) = line.find("listening on http://") {
+                    let _ = tx.send(line[at + "listening on http://".len()..].trim().to_owned());
+                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("tank api did not start listening; its log:\n{}", log.lock().unwrap());
+            }
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        Server { child, addr, log, rt, client }
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Sends a request with a complete body.
+    pub fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Reply {
+        let mut req = http::Request::builder().method(method).uri(self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(body.into())).unwrap();
+        self.rt.block_on(async {
+            let resp = self.client.request(req).await.expect("request reaches the server");
+            let (parts, body) = resp.into_parts();
+            let body = body.collect().await.expect("body arrives").to_bytes();
+            Reply { status: parts.status.as_u16(), headers: parts.headers, body }
+        })
+    }
+
+    /// GET.
+    pub fn get(&self, path: &str) -> Reply {
+        self.send("GET", path, &[], Bytes::new())
+    }
+
+    /// HEAD.
+    pub fn head(&self, path: &str) -> Reply {
+        self.send("HEAD", path, &[], Bytes::new())
+    }
+
+    /// Uploads `data` as a new image with `headers` (plus the octet-stream content type).
+    pub fn upload(&self, data: &[u8], headers: &[(&str, &str)]) -> Reply {
+        let mut h = vec![("content-type", "application/octet-stream")];
+        h.extend_from_slice(headers);
+        self.send("POST", "/v1/images", &h, Bytes::copy_from_slice(data))
+    }
+
+    /// Runs `f` on the server's client runtime (for streaming requests).
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    /// Stops the server with SIGTERM and waits for it.
+    pub fn stop(mut self) -> String {
+        // The shell's `kill` builtin: no extra package and no libc binding needed.
+        let _ = Command::new("sh").args(["-c", &format!("kill -TERM {}", self.child.id())]).status();
+        let _ = self.child.wait();
+        self.log()
+    }
+
+    /// Kills the server with SIGKILL, as a crash would.
+    pub fn crash(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The server's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `n` bytes of deterministic, incompressible-looking data.
+pub fn data(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            // xorshift64: cheap and good enough to make every chunk differ.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Lowercase hex MD5.
+pub fn md5_hex(data: &[u8]) -> String {
+    use md5::Digest;
+    hex::encode(md5::Md5::digest(data))
+}
+
+/// Waits until `cond` holds, checking every few milliseconds, for at most `limit`.
+/// For conditions the test cannot be told about (a file appearing); never a fixed sleep.
+pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A request body fed chunk by chunk from the test: sent with chunked transfer encoding,
+/// and held open for as long as the sender lives.
+pub struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl ChannelBody {
+    /// A body and the sender that feeds it, holding at most `depth` chunks.
+    pub fn new(depth: usize) -> (tokio::sync::mpsc::Sender<Bytes>, ChannelBody) {
+        let (tx, rx) = tokio::sync::mpsc::channel(depth);
+        (tx, ChannelBody(rx))
+    }
+}
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        self.0.poll_recv(cx).map(|c| c.map(|data| Ok(hyper::body::Frame::data(data))))
+    }
+}
