@@ -19,7 +19,7 @@ use crate::{
         loader::{self, Catalog, Depth, Entry},
         pack,
     },
-    state::Tank,
+    state::{self, Tank},
 };
 
 /// Tank: a virtual machine image service.
@@ -194,16 +194,23 @@ fn plugins(args: &PluginsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--verify` with a configuration: open what the server would open and check it.
+/// `--verify` with a configuration: open and check what the server would, each part on
+/// its own so that one failure does not hide another.
 fn verify_open(config: &Config, catalog: &mut Catalog) {
-    match Tank::open(config, catalog) {
-        Ok(tank) => {
-            if let Err(e) = tank.registry.check() {
-                let name = tank.registry.name.clone();
-                catalog.fail(&name, "open-failed", format!("registry driver '{name}' check failed: {}", e.message));
-            }
+    if let Err(e) = state::open_stores(config, catalog) {
+        eprintln!("tank: {e:#}");
+    }
+    let name = config.registry_driver.clone();
+    let failure = match state::open_registry(config, catalog) {
+        Ok(registry) => registry.check().err().map(|e| format!("registry driver '{name}' check failed: {}", e.message)),
+        Err(e) => Some(format!("{e:#}")),
+    };
+    if let Some(reason) = failure {
+        if catalog.registry_entry(&name).is_some_and(|e| e.is_ok()) {
+            catalog.fail(&name, "open-failed", reason);
+        } else {
+            eprintln!("tank: {reason}");
         }
-        Err(e) => eprintln!("tank: the server could not start with {}: {e}", config.path.display()),
     }
 }
 

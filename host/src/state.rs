@@ -94,7 +94,8 @@ impl Tank {
     }
 }
 
-fn open_registry(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Registry> {
+/// Opens the configured registry driver.
+pub fn open_registry(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Registry> {
     let name = config.registry_driver.as_str();
     let entry = catalog.registry_entry(name).ok_or_else(|| {
         anyhow!(
@@ -116,7 +117,9 @@ fn open_registry(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Regis
     Ok(registry)
 }
 
-fn open_stores(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Stores> {
+/// Opens every store that is the default or has a `[store.<name>]` table; those that fail
+/// are marked in `catalog`. Fails only when the default store is not among them.
+pub fn open_stores(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Stores> {
     let mut by_name = HashMap::new();
     let mut by_scheme = HashMap::new();
     let mut listing = Vec::new();
