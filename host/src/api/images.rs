@@ -347,12 +347,13 @@ pub async fn list(tank: &Tank, req: &Request<Incoming>, detailed: bool) -> Resul
     Ok(json_response(StatusCode::OK, body.to_string()))
 }
 
-/// The paging parameters (filters come with the full list API).
+/// The paging parameters and `changes-since` (the other filters come with the full list
+/// API).
 fn list_query(query: &str) -> Result<ListQuery, ApiError> {
     let mut q = ListQuery::new(Viewer::admin());
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = value.replace('+', " ");
+        let value = percent_decode(&value.replace('+', " "));
         let bad = |why: &str| ApiError::bad_request(format!("invalid {key} {value:?}: {why}"));
         match key {
             "limit" => {
@@ -367,10 +368,35 @@ fn list_query(query: &str) -> Result<ListQuery, ApiError> {
             "sort_dir" => {
                 q.sort_dir = serde_json::from_value::<SortDir>(json!(value)).map_err(|_| bad("must be asc or desc"))?
             }
+            "changes-since" => {
+                let when = value.replace(' ', "+");
+                q.filters.changes_since = Some(when.parse().map_err(|_| bad("must be an ISO 8601 time"))?)
+            }
             _ => {}
         }
     }
     Ok(q)
+}
+
+/// Decodes `%XX` escapes in a query value; a malformed escape is kept as it is.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `DELETE /v1/images/{id}`: the data first, then the record, so a failure never leaves
@@ -411,4 +437,23 @@ pub async fn delete(tank: &Tank, id: &str) -> Result<Response<ResponseBody>, Api
     })
     .await?;
     Ok(Response::new(full(Vec::new())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_parameters_are_checked_and_decoded() {
+        let q = list_query("limit=5&sort_key=name&sort_dir=asc&changes-since=2020-01-02T03%3A04%3A05").unwrap();
+        assert_eq!((q.limit, q.sort_key, q.sort_dir), (5, SortKey::Name, SortDir::Asc));
+        assert_eq!(q.filters.changes_since.unwrap().to_string(), "2020-01-02T03:04:05.000000");
+        assert_eq!(list_query("limit=99999").unwrap().limit, 1000);
+        for bad in ["limit=-1", "limit=x", "marker=nope", "sort_key=colour", "sort_dir=up", "changes-since=yesterday"] {
+            let e = list_query(bad).unwrap_err();
+            let key = bad.split('=').next().unwrap();
+            assert!(e.message.contains(key), "{bad}: {}", e.message);
+        }
+        assert_eq!(percent_decode("a%20b%zz%4"), "a b%zz%4");
+    }
 }
