@@ -296,15 +296,15 @@ fn layout_refusal(name: &str, kind: &str, other_kind_fits: bool, e: LibraryError
 }
 
 /// A library other users can write to could be swapped under us; refuse it, as ssh refuses
-/// a world-writable key file.
+/// a group- or world-writable key file.
 fn check_permissions(name: &str, path: &Path, meta: &std::fs::Metadata) -> Result<(), Refusal> {
     let mode = meta.permissions().mode();
     let ours = meta.uid() == 0 || meta.uid() == current_uid();
-    if mode & 0o002 != 0 || !ours {
+    if mode & 0o022 != 0 || !ours {
         return Err(Refusal::new(
             "unsafe-permissions",
             format!(
-                "plugin '{name}': {} is writable by other users or owned by another user (mode {:o}, uid {}); chmod o-w it and chown it to root or the tank user",
+                "plugin '{name}': {} is writable by group or others, or owned by another user (mode {:o}, uid {}); chmod go-w it and chown it to root or the tank user",
                 path.display(),
                 mode & 0o7777,
                 meta.uid()
