@@ -243,6 +243,12 @@ fn check_library(m: &Manifest, folder: &Path, depth: Depth, max_level: u8) -> Re
             format!("plugin '{name}': cannot load {}: {}", m.library.file, one_line(&other.to_string())),
         ),
     })?;
+    // glibc knows the library by the name it was opened under, `/proc/self/fd/<n>`. Were
+    // the descriptor closed, the next plugin's file could get the same number, and
+    // `dlopen` would hand back this library instead of loading that one. A library that
+    // got this far stays mapped (abi_stable never unloads), so its descriptor stays open
+    // with it, whatever the checks below decide.
+    let _ = std::os::fd::IntoRawFd::into_raw_fd(file);
     let host = HostV1 { log: host_log::log, max_level };
     let (module, info) = match m.plugin.kind {
         Kind::Store => {

@@ -1,0 +1,30 @@
+//! The fs store's `[store.filesystem]` table.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Options of the fs store.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The directory holding image files (Glance's `filesystem_store_datadir`); relative
+    /// to the configuration file's directory. Created if missing.
+    pub datadir: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datadir_is_required_and_typos_are_named() {
+        let ok: Config = serde_json::from_value(serde_json::json!({"datadir": "var/images"})).unwrap();
+        assert_eq!(ok.datadir, PathBuf::from("var/images"));
+        let missing = serde_json::from_value::<Config>(serde_json::json!({})).unwrap_err().to_string();
+        assert!(missing.contains("datadir"), "{missing}");
+        let typo =
+            serde_json::from_value::<Config>(serde_json::json!({"datadir": "x", "dir": "y"})).unwrap_err().to_string();
+        assert!(typo.contains("dir"), "{typo}");
+    }
+}
