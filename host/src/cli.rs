@@ -38,7 +38,7 @@ pub enum Command {
     ///
     /// Example: tank api --config /etc/tank/tank.toml
     Api {
-        /// The configuration file (default: $TANK_CONFIG, <prefix>/etc/tank.toml beside the
+        /// The configuration file (default: $TANK_CONFIG, `<prefix>/etc/tank.toml` beside the
         /// binary, then /etc/tank/tank.toml).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,

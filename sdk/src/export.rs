@@ -146,7 +146,7 @@ pub fn open_registry_in_process<R: RegistryDriver + Meta>(
 
 /// Exports a [`Store`] implementation as this library's plugin. Use it once per library:
 ///
-/// ```ignore
+/// ```text
 /// tank_sdk::export_store!(MemStore, name = "memstore");
 /// ```
 ///

@@ -4,8 +4,34 @@
 //! metadata). Its author implements a plain Rust trait, [`Store`] or [`RegistryDriver`],
 //! and exports it with one line:
 //!
-//! ```ignore
-//! tank_sdk::export_store!(MyStore, name = "mystore");
+//! ```
+//! use tank_sdk::{Error, OpenContext, Reader, Result, Store, Writer};
+//!
+//! /// A store that holds nothing: every read is "not found", every write is refused.
+//! pub struct Nothing;
+//!
+//! impl Store for Nothing {
+//!     fn open(_ctx: &OpenContext) -> Result<Self> {
+//!         Ok(Nothing)
+//!     }
+//!     fn add(&self, _id: &str, _size: Option<u64>) -> Result<Box<dyn Writer>> {
+//!         Err(Error::unsupported("this store is read-only"))
+//!     }
+//!     fn get(&self, location: &str, _offset: u64, _length: Option<u64>) -> Result<Box<dyn Reader>> {
+//!         Err(Error::not_found(format!("nothing at {location}")))
+//!     }
+//!     fn size(&self, location: &str) -> Result<u64> {
+//!         Err(Error::not_found(format!("nothing at {location}")))
+//!     }
+//!     fn delete(&self, location: &str) -> Result<()> {
+//!         Err(Error::not_found(format!("nothing at {location}")))
+//!     }
+//!     fn discard(&self, _id: &str) -> Result<()> {
+//!         Ok(())
+//!     }
+//! }
+//!
+//! tank_sdk::export_store!(Nothing, name = "nothing");
 //! ```
 //!
 //! Everything that crosses the library boundary is defined in [`abi`], as frozen ABI

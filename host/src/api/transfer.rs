@@ -2,7 +2,7 @@
 //!
 //! Upload: the async side collects body frames into [`CHUNK`]-sized buffers and hands each
 //! one, by reference count, to two blocking threads at once: one writes it into the store,
-//! the other feeds MD5. Channels hold at most [`DEPTH`] chunks each, so a slow store slows
+//! the other feeds MD5. Channels hold at most `DEPTH` chunks each, so a slow store slows
 //! the client down instead of filling memory, and a 10 GiB upload costs what a 10 MiB one
 //! does. Nothing is finished in the store until the size and checksum have been checked.
 //!
