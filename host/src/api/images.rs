@@ -181,7 +181,9 @@ async fn upload_data(
     let saving = image.clone();
     let revision = blocking(&tank.registry, move |r| r.update(&saving, revision)).await?;
 
+    let started = std::time::Instant::now();
     let received = transfer::receive(body, store.clone(), image.id, size).await;
+    let received_ms = started.elapsed().as_millis() as u64;
     let outcome = match received {
         Err(e) => Err(e),
         Ok(r) => match checksum.as_deref() {
@@ -222,7 +224,8 @@ async fn upload_data(
                     e
                 });
             }
-            tracing::info!(image = %image.id, size, store = %store.name, "image stored");
+            tracing::info!(image = %image.id, size, store = %store.name, received_ms,
+                durable_ms = started.elapsed().as_millis() as u64 - received_ms, "image stored");
             Ok(image)
         }
         Err(e) => {

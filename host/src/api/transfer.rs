@@ -29,8 +29,9 @@ use crate::plugin::handles::{self, Reader, Store, Writer};
 
 /// The size of the pieces data moves in: one plugin call per chunk.
 pub const CHUNK: usize = 1 << 20;
-/// How many chunks may wait in each channel.
-const DEPTH: usize = 2;
+/// How many chunks may wait in each channel. Enough that MD5, the slowest stage, never
+/// waits for the socket or the store; few enough to bound a transfer's buffers to about 20 MiB.
+const DEPTH: usize = 8;
 
 /// A finished receive, not yet made durable: the caller checks it, then finishes or
 /// aborts the writer.
@@ -115,8 +116,10 @@ async fn pump(
     let send = |chunk: Bytes| async move {
         // A closed channel means the store failed; the caller reports its error.
         let gone = || ApiError::internal("the store stopped accepting data");
-        to_hasher.send(chunk.clone()).await.map_err(|_| gone())?;
-        to_writer.send(chunk).await.map_err(|_| gone())
+        // The writer first: it is the faster consumer, so its queue is rarely full, and the
+        // pump then waits on MD5, the stage that sets the pace, which is never left idle.
+        to_writer.send(chunk.clone()).await.map_err(|_| gone())?;
+        to_hasher.send(chunk).await.map_err(|_| gone())
     };
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| ApiError::bad_request(format!("the upload was interrupted: {e}")))?;
@@ -128,6 +131,12 @@ async fn pump(
                     "the body holds more than the declared size of {d} bytes (x-image-meta-size)"
                 )));
             }
+        }
+        if buf.is_empty() && data.len() >= CHUNK / 2 {
+            // hyper hands over large frames when the client is fast: pass them on as they
+            // are instead of copying them into a chunk.
+            send(data).await?;
+            continue;
         }
         buf.extend_from_slice(&data);
         if buf.len() >= CHUNK {

@@ -1,14 +1,14 @@
 //! The fs store's operations.
 
 use std::{
-    fs::{self, File, OpenOptions},
-    io::{self, Read, Seek, SeekFrom, Write},
+    fs::{self, File},
+    io::{self, Read, Seek, SeekFrom},
     path::{Path, PathBuf},
 };
 
 use tank_sdk::{Error, OpenContext, Reader, Result, Store, Writer};
 
-use crate::{config::Config, error};
+use crate::{config::Config, error, writer::FsWriter};
 
 const PARTIAL: &str = ".partial";
 
@@ -16,6 +16,7 @@ const PARTIAL: &str = ".partial";
 #[derive(Debug)]
 pub struct FsStore {
     datadir: PathBuf,
+    direct_io: bool,
 }
 
 impl FsStore {
@@ -48,7 +49,8 @@ impl FsStore {
     }
 }
 
-fn sync_dir(dir: &Path) -> Result<()> {
+/// Syncs a directory, so a rename or removal in it is durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(format!("syncing directory {}", dir.display()), e))
 }
 
@@ -67,7 +69,7 @@ impl Store for FsStore {
         fs::create_dir_all(&datadir).map_err(|e| Error::io(format!("creating datadir {}", datadir.display()), e))?;
         let datadir =
             datadir.canonicalize().map_err(|e| Error::io(format!("resolving datadir {}", datadir.display()), e))?;
-        let store = FsStore { datadir };
+        let store = FsStore { datadir, direct_io: config.direct_io };
         store.check()?;
         tracing::debug!(datadir = %store.datadir.display(), "fs store opened");
         Ok(store)
@@ -79,14 +81,7 @@ impl Store for FsStore {
             return Err(Error::duplicate(format!("image {image_id} already has data in {}", self.datadir.display())));
         }
         let partial = self.datadir.join(format!("{image_id}{PARTIAL}"));
-        // A leftover .partial from an earlier attempt is replaced: its upload is over.
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&partial)
-            .map_err(|e| Error::io(format!("creating {}", partial.display()), e))?;
-        Ok(Box::new(FsWriter { file, partial, target, datadir: self.datadir.clone() }))
+        Ok(Box::new(FsWriter::create(partial, target, self.datadir.clone(), self.direct_io)?))
     }
 
     fn get(&self, location: &str, offset: u64, length: Option<u64>) -> Result<Box<dyn Reader>> {
@@ -128,49 +123,5 @@ impl Store for FsStore {
         File::create(&probe)
             .and_then(|_| fs::remove_file(&probe))
             .map_err(|e| Error::io(format!("writing in datadir {}", self.datadir.display()), e))
-    }
-}
-
-/// An upload into `<id>.partial`.
-struct FsWriter {
-    file: File,
-    partial: PathBuf,
-    target: PathBuf,
-    datadir: PathBuf,
-}
-
-impl Writer for FsWriter {
-    fn write(&mut self, data: &[u8]) -> Result<()> {
-        self.file.write_all(data).map_err(|e| Error::io(format!("writing {}", self.partial.display()), e))
-    }
-
-    fn finish(self: Box<Self>) -> Result<String> {
-        let FsWriter { file, partial, target, datadir } = *self;
-        let result = (|| {
-            file.sync_all().map_err(|e| Error::io(format!("syncing {}", partial.display()), e))?;
-            drop(file);
-            if target.exists() {
-                return Err(Error::duplicate(format!("image data {} appeared during the upload", target.display())));
-            }
-            fs::rename(&partial, &target)
-                .map_err(|e| Error::io(format!("renaming {} into place", partial.display()), e))?;
-            sync_dir(&datadir)
-        })();
-        match result {
-            Ok(()) => Ok(format!("file://{}", target.display())),
-            Err(e) => {
-                let _ = fs::remove_file(&partial);
-                Err(e)
-            }
-        }
-    }
-
-    fn abort(self: Box<Self>) -> Result<()> {
-        drop(self.file);
-        match fs::remove_file(&self.partial) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io(format!("removing {}", self.partial.display()), e)),
-        }
     }
 }

@@ -11,6 +11,10 @@ pub struct Config {
     /// The directory holding image files (Glance's `filesystem_store_datadir`); relative
     /// to the configuration file's directory. Created if missing.
     pub datadir: PathBuf,
+    /// Write image data with `O_DIRECT`, bypassing the page cache (default `false`; see
+    /// the plugin's README for when it helps). Ignored where the filesystem refuses it.
+    #[serde(default)]
+    pub direct_io: bool,
 }
 
 #[cfg(test)]

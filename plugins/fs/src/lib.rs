@@ -9,6 +9,7 @@
 mod backend;
 mod config;
 mod error;
+mod writer;
 
 pub use backend::FsStore;
 pub use config::Config;

@@ -81,3 +81,14 @@ fn a_missing_datadir_is_created_and_a_bad_one_is_named() {
     .unwrap();
     assert!(err.message.contains("file/images"), "{}", err.message);
 }
+
+#[test]
+fn passes_the_suite_with_direct_io_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    tank_sdk::conformance::store::run::<FsStore>(
+        serde_json::json!({"datadir": "images", "direct_io": true}),
+        tmp.path(),
+        &["file", "filesystem"],
+    );
+    assert!(files(&tmp.path().join("images")).is_empty());
+}
