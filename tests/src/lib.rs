@@ -299,18 +299,7 @@ impl Drop for Server {
 }
 
 /// `n` bytes of deterministic, incompressible-looking data.
-pub fn data(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            // xorshift64: cheap and good enough to make every chunk differ.
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
+pub use tank_sdk::conformance::pattern as data;
 
 /// Lowercase hex MD5.
 pub fn md5_hex(data: &[u8]) -> String {

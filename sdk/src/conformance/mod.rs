@@ -14,8 +14,9 @@
 pub mod registry;
 pub mod store;
 
-/// `n` deterministic bytes that differ from chunk to chunk (xorshift64 of `seed`).
-pub(crate) fn pattern(n: usize, seed: u64) -> Vec<u8> {
+/// `n` deterministic bytes that differ from chunk to chunk (xorshift64 of `seed`): test
+/// data that no store can compress or deduplicate into a false pass.
+pub fn pattern(n: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..n)
         .map(|_| {
