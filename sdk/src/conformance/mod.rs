@@ -10,6 +10,16 @@
 //! it (so the panic guards and drop-aborts are in the path), runs every case, and panics
 //! with the case's name and what differed. Run them against the real backend: a mock
 //! proves nothing about the backend.
+//!
+//! - [`store::run`] opens a [`crate::Store`] type in process and runs the store suite;
+//!   [`store::run_with`] also asks the backend after every case whether anything was left
+//!   behind (the way to prove that an aborted upload leaves no partial object).
+//! - [`registry::run`] does the same for a [`crate::RegistryDriver`] type.
+//! - [`store::run_object`] and [`registry::run_object`] take an object that is already
+//!   open, such as one the host's loader opened from a built library.
+//!
+//! The module's own tests run both suites against small in-memory plugins with one fault
+//! at a time, to show that each case catches what it is meant to.
 
 pub mod registry;
 pub mod store;
