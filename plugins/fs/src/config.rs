@@ -31,4 +31,14 @@ mod tests {
             serde_json::from_value::<Config>(serde_json::json!({"datadir": "x", "dir": "y"})).unwrap_err().to_string();
         assert!(typo.contains("dir"), "{typo}");
     }
+
+    #[test]
+    fn direct_io_is_off_unless_asked_for() {
+        let default: Config = serde_json::from_value(serde_json::json!({"datadir": "d"})).unwrap();
+        assert!(!default.direct_io);
+        let on: Config = serde_json::from_value(serde_json::json!({"datadir": "d", "direct_io": true})).unwrap();
+        assert!(on.direct_io);
+        let e = serde_json::from_value::<Config>(serde_json::json!({"datadir": "d", "direct_io": "yes"})).unwrap_err();
+        assert!(e.to_string().contains("boolean"), "{e}");
+    }
 }

@@ -11,8 +11,11 @@
 use std::{
     fs::{self, File, OpenOptions},
     io::{self, Write},
-    os::{fd::AsRawFd, unix::fs::OpenOptionsExt},
-    path::PathBuf,
+    os::{
+        fd::AsRawFd,
+        unix::{ffi::OsStrExt, fs::OpenOptionsExt},
+    },
+    path::{Path, PathBuf},
 };
 
 use tank_sdk::{Error, Result, Writer};
@@ -62,7 +65,9 @@ pub struct FsWriter {
 }
 
 impl FsWriter {
-    /// Creates (or replaces: an earlier attempt's upload is over) `partial`.
+    /// Creates `partial`, or replaces one an earlier attempt left: the host runs at most one
+    /// upload per image at a time (moving an image to `saving` is a compare-and-swap in the
+    /// registry), so an existing `.partial` belongs to an upload that is over.
     pub fn create(partial: PathBuf, target: PathBuf, datadir: PathBuf, direct_io: bool) -> Result<Self> {
         let open =
             |flags: i32| OpenOptions::new().write(true).create(true).truncate(true).custom_flags(flags).open(&partial);
@@ -146,14 +151,13 @@ impl Writer for FsWriter {
                 }
             }
             self.file.sync_all().map_err(|e| Error::io(format!("syncing {}", self.partial.display()), e))?;
-            if self.target.exists() {
-                return Err(Error::duplicate(format!(
-                    "image data {} appeared during the upload",
-                    self.target.display()
-                )));
-            }
-            fs::rename(&self.partial, &self.target)
-                .map_err(|e| Error::io(format!("renaming {} into place", self.partial.display()), e))?;
+            rename_no_replace(&self.partial, &self.target).map_err(|e| {
+                if e.kind() == io::ErrorKind::AlreadyExists {
+                    Error::duplicate(format!("image data {} appeared during the upload", self.target.display()))
+                } else {
+                    Error::io(format!("renaming {} into place", self.partial.display()), e)
+                }
+            })?;
             sync_dir(&self.datadir)
         })();
         match result {
@@ -172,5 +176,31 @@ impl Writer for FsWriter {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io(format!("removing {}", self.partial.display()), e)),
         }
+    }
+}
+
+/// Renames `from` to `to` unless `to` exists, atomically where the filesystem can
+/// (`renameat2` with `RENAME_NOREPLACE`), so that two uploads of one image can never
+/// silently replace finished data. Filesystems without that flag get a check, then a plain
+/// rename.
+fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    let c_path = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other);
+    let (from_c, to_c) = (c_path(from)?, c_path(to)?);
+    // SAFETY: both pointers are NUL-terminated strings that outlive the call.
+    let r = unsafe {
+        libc::renameat2(libc::AT_FDCWD, from_c.as_ptr(), libc::AT_FDCWD, to_c.as_ptr(), libc::RENAME_NOREPLACE)
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EINVAL | libc::ENOSYS) => {
+            if fs::symlink_metadata(to).is_ok() {
+                return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+            }
+            fs::rename(from, to)
+        }
+        _ => Err(e),
     }
 }
