@@ -1,4 +1,7 @@
-//! The sled driver's operations.
+//! The sled driver's operations: one record per image, compare-and-swap writes, each
+//! flushed before it returns, and lists answered by scanning.
+
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use tank_sdk::{
@@ -8,7 +11,7 @@ use tank_sdk::{
 
 use crate::{config::Config, error};
 
-/// A stored record.
+/// A stored record: the value under the image id's 16 bytes.
 #[derive(Serialize, Deserialize)]
 struct Record {
     revision: Revision,
@@ -18,25 +21,42 @@ struct Record {
 /// Image metadata in sled.
 pub struct SledDriver {
     db: sled::Db,
+    /// The database directory, for error messages.
+    path: PathBuf,
 }
 
 impl SledDriver {
-    fn decode(bytes: &[u8]) -> Result<Record> {
-        serde_json::from_slice(bytes).map_err(error::corrupt)
+    fn decode(&self, key: &[u8], bytes: &[u8]) -> Result<Record> {
+        serde_json::from_slice(bytes).map_err(|e| error::corrupt(&self.path, key, e))
     }
 
     fn encode(record: &Record) -> Result<Vec<u8>> {
         serde_json::to_vec(record).map_err(|e| Error::backend(format!("cannot encode a record: {e}")))
     }
 
+    fn backend(&self, what: &str) -> impl FnOnce(sled::Error) -> Error + '_ {
+        let what = what.to_owned();
+        move |e| error::backend(&self.path, &what, e)
+    }
+
+    /// Makes every write so far durable: the driver's contract is that a write is on disk
+    /// when the call returns, and sled otherwise flushes only every few hundred ms.
     fn flush(&self) -> Result<()> {
-        self.db.flush().map(drop).map_err(|e| error::backend("flushing to disk", e))
+        self.db.flush().map(drop).map_err(self.backend("flushing to disk"))
+    }
+
+    fn read(&self, id: ImageId) -> Result<Option<(sled::IVec, Record)>> {
+        let Some(bytes) = self.db.get(id.as_bytes()).map_err(self.backend("reading an image"))? else {
+            return Ok(None);
+        };
+        let record = self.decode(id.as_bytes(), &bytes)?;
+        Ok(Some((bytes, record)))
     }
 
     fn scan(&self) -> impl Iterator<Item = Result<Image>> + '_ {
-        self.db.iter().values().map(|v| {
-            let v = v.map_err(|e| error::backend("scanning", e))?;
-            Ok(Self::decode(&v)?.image)
+        self.db.iter().map(|kv| {
+            let (k, v) = kv.map_err(self.backend("scanning"))?;
+            Ok(self.decode(&k, &v)?.image)
         })
     }
 }
@@ -50,15 +70,16 @@ impl RegistryDriver for SledDriver {
             .cache_capacity(config.cache_capacity_mb.saturating_mul(1 << 20))
             .open()
             .map_err(|e| error::open_failed(&path, e))?;
-        Ok(SledDriver { db })
+        Ok(SledDriver { db, path })
     }
 
     fn create(&self, image: &Image) -> Result<Revision> {
         let bytes = Self::encode(&Record { revision: 1, image: image.clone() })?;
+        // Absent → present in one step, so two creates of one id cannot both succeed.
         let swapped = self
             .db
             .compare_and_swap(image.id.as_bytes(), None::<&[u8]>, Some(bytes))
-            .map_err(|e| error::backend("creating an image", e))?;
+            .map_err(self.backend("creating an image"))?;
         if swapped.is_err() {
             return Err(Error::duplicate(format!("image {} already exists", image.id)));
         }
@@ -67,43 +88,38 @@ impl RegistryDriver for SledDriver {
     }
 
     fn get(&self, id: ImageId) -> Result<Revisioned<Image>> {
-        let bytes = self
-            .db
-            .get(id.as_bytes())
-            .map_err(|e| error::backend("reading an image", e))?
-            .ok_or_else(|| Error::not_found(format!("image {id} not found")))?;
-        let record = Self::decode(&bytes)?;
+        let (_, record) = self.read(id)?.ok_or_else(|| error::not_found(id))?;
         Ok(Revisioned { revision: record.revision, value: record.image })
     }
 
     fn update(&self, image: &Image, revision: Revision) -> Result<Revision> {
-        let key = image.id.as_bytes();
-        let old = self
-            .db
-            .get(key)
-            .map_err(|e| error::backend("reading an image", e))?
-            .ok_or_else(|| Error::not_found(format!("image {} not found", image.id)))?;
-        let current = Self::decode(&old)?.revision;
-        if current != revision {
-            return Err(conflict(image.id, revision, current));
+        let id = image.id;
+        let (old, current) = self.read(id)?.ok_or_else(|| error::not_found(id))?;
+        if current.revision != revision {
+            return Err(error::conflict(id, revision, current.revision));
         }
         let next = revision + 1;
         let bytes = Self::encode(&Record { revision: next, image: image.clone() })?;
+        // The swap is on the exact bytes read above: if anyone wrote in between, the
+        // bytes differ and this update loses, whatever revision the other writer chose.
         let swapped = self
             .db
-            .compare_and_swap(key, Some(&old), Some(bytes))
-            .map_err(|e| error::backend("updating an image", e))?;
-        if swapped.is_err() {
-            return Err(conflict(image.id, revision, revision + 1));
+            .compare_and_swap(id.as_bytes(), Some(&old), Some(bytes))
+            .map_err(self.backend("updating an image"))?;
+        if let Err(cas) = swapped {
+            return match cas.current {
+                Some(now) => Err(error::conflict(id, revision, self.decode(id.as_bytes(), &now)?.revision)),
+                None => Err(error::not_found(id)),
+            };
         }
         self.flush()?;
         Ok(next)
     }
 
     fn remove(&self, id: ImageId) -> Result<()> {
-        let old = self.db.remove(id.as_bytes()).map_err(|e| error::backend("removing an image", e))?;
+        let old = self.db.remove(id.as_bytes()).map_err(self.backend("removing an image"))?;
         if old.is_none() {
-            return Err(Error::not_found(format!("image {id} not found")));
+            return Err(error::not_found(id));
         }
         self.flush()
     }
@@ -135,13 +151,8 @@ impl RegistryDriver for SledDriver {
     }
 
     fn check(&self) -> Result<()> {
-        self.db.checksum().map(drop).map_err(|e| error::backend("checking the database", e))
+        // Reads every page, so a database that opens but cannot be read fails here, at
+        // `tank plugins --verify`, rather than at the first request.
+        self.db.checksum().map(drop).map_err(self.backend("checking the database"))
     }
-}
-
-fn conflict(id: ImageId, expected: Revision, found: Revision) -> Error {
-    Error::new(
-        ErrorKind::CONFLICT,
-        format!("image {id} changed since it was read (revision {found}, not {expected}); read it again"),
-    )
 }
