@@ -2,86 +2,121 @@
 //!
 //! It exists to be copied. It depends on `tank-sdk` alone, builds as a `cdylib`, and is
 //! loaded by an unmodified `tank` from a plugin folder. Everything a real store needs is
-//! here in miniature: configuration with named errors, writes that are invisible until
-//! `finish`, aborts that leave nothing, ranged reads, and error kinds the host maps to HTTP
-//! statuses. Data lives only as long as the server process.
+//! here in miniature: configuration that refuses unknown keys, writes that are invisible
+//! until `finish`, aborts that leave nothing, ranged reads, and error kinds the host maps
+//! to HTTP statuses. Data lives only as long as the server process.
 
 use std::{
     collections::HashMap,
     io::Cursor,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 
 use tank_sdk::{Error, ErrorKind, OpenContext, Reader, Result, Store, Writer};
 
-/// `[store.memstore]`: `max_bytes` (optional) refuses writes once the store holds that
-/// many bytes. Read straight from the JSON so the crate needs nothing but `tank-sdk`; a
-/// plugin with more options would derive `serde::Deserialize` and call `ctx.config()`.
-fn max_bytes(ctx: &OpenContext) -> Result<Option<u64>> {
-    let empty = Default::default();
-    let table = ctx.config.as_object().unwrap_or(&empty);
-    if let Some(unknown) = table.keys().find(|k| k.as_str() != "max_bytes") {
-        return Err(Error::invalid_config(format!(
-            "unknown option {unknown:?} in [store.{}]; memstore knows max_bytes",
-            ctx.name
-        )));
-    }
-    match table.get("max_bytes") {
-        None => Ok(None),
-        Some(v) => {
-            v.as_u64().map(Some).ok_or_else(|| Error::invalid_config("max_bytes must be a whole number of bytes"))
-        }
-    }
-}
+/// The URI scheme of every location this store returns; the manifest lists it.
+const SCHEME: &str = "memstore://";
 
-type Images = Arc<Mutex<HashMap<String, Arc<Vec<u8>>>>>;
-
-/// The store: finished images by id.
-pub struct MemStore {
-    images: Images,
+/// The `[store.memstore]` table. It is read from the JSON by hand so that the crate needs
+/// nothing but `tank-sdk`; a plugin with more options would derive `serde::Deserialize`
+/// with `#[serde(deny_unknown_fields)]` and call [`OpenContext::config`].
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Config {
+    /// Refuse writes once the store would hold more than this many bytes.
     max_bytes: Option<u64>,
 }
 
-const SCHEME: &str = "memstore://";
+impl Config {
+    fn parse(ctx: &OpenContext) -> Result<Config> {
+        let table = ctx.config.as_object().ok_or_else(|| {
+            Error::invalid_config(format!("[store.{}] must be a table, not {}", ctx.name, ctx.config))
+        })?;
+        // A misspelt key must fail loudly: silently ignoring `max_byte = 10` would leave
+        // the operator believing the limit is on.
+        if let Some(unknown) = table.keys().find(|k| k.as_str() != "max_bytes") {
+            return Err(Error::invalid_config(format!(
+                "unknown option {unknown:?} in [store.{}]; memstore knows only max_bytes",
+                ctx.name
+            )));
+        }
+        let max_bytes = match table.get("max_bytes") {
+            None => None,
+            Some(v) => Some(v.as_u64().ok_or_else(|| {
+                Error::invalid_config(format!(
+                    "max_bytes in [store.{}] must be a whole number of bytes, not {v}",
+                    ctx.name
+                ))
+            })?),
+        };
+        Ok(Config { max_bytes })
+    }
+}
+
+/// What the store holds, behind one lock so that the byte count always matches the images.
+#[derive(Default)]
+struct Contents {
+    images: HashMap<String, Arc<Vec<u8>>>,
+    bytes: u64,
+}
+
+/// The store: finished images by image id. Writers share it through the `Arc`.
+pub struct MemStore {
+    contents: Arc<Mutex<Contents>>,
+    config: Config,
+}
+
+/// Locks the contents. A panic elsewhere (caught by the SDK) cannot leave them half
+/// updated, since every change is one insert or remove, so a poisoned lock is still good.
+fn lock(contents: &Mutex<Contents>) -> MutexGuard<'_, Contents> {
+    contents.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The error for writes past `max_bytes`; the host answers it with HTTP 413.
+fn full(max: u64) -> Error {
+    Error::new(ErrorKind::STORAGE_FULL, format!("memstore is full: it may hold {max} bytes (max_bytes)"))
+}
 
 impl MemStore {
-    fn id_of<'a>(&self, location: &'a str) -> Result<&'a str> {
+    /// The image id in a `memstore://<id>` location.
+    fn id_of(location: &str) -> Result<&str> {
         location
             .strip_prefix(SCHEME)
             .ok_or_else(|| Error::invalid_input(format!("{location:?} is not a memstore:// location")))
     }
 
     fn image(&self, location: &str) -> Result<Arc<Vec<u8>>> {
-        let id = self.id_of(location)?;
-        self.images.lock().unwrap().get(id).cloned().ok_or_else(|| Error::not_found(format!("no image at {location}")))
-    }
-
-    fn used(&self) -> u64 {
-        self.images.lock().unwrap().values().map(|d| d.len() as u64).sum()
+        let id = Self::id_of(location)?;
+        let found = lock(&self.contents).images.get(id).cloned();
+        found.ok_or_else(|| Error::not_found(format!("memstore has no image at {location}")))
     }
 }
 
 impl Store for MemStore {
     fn open(ctx: &OpenContext) -> Result<Self> {
-        Ok(MemStore { images: Images::default(), max_bytes: max_bytes(ctx)? })
+        Ok(MemStore { contents: Arc::default(), config: Config::parse(ctx)? })
     }
 
     fn add(&self, image_id: &str, _size: Option<u64>) -> Result<Box<dyn Writer>> {
-        if self.images.lock().unwrap().contains_key(image_id) {
-            return Err(Error::duplicate(format!("image {image_id} already has data")));
+        if lock(&self.contents).images.contains_key(image_id) {
+            return Err(Error::duplicate(format!("memstore already holds data for image {image_id}")));
         }
-        let room = self.max_bytes.map(|m| m.saturating_sub(self.used()));
-        Ok(Box::new(MemWriter { id: image_id.to_owned(), data: Vec::new(), room, images: self.images.clone() }))
+        Ok(Box::new(MemWriter {
+            id: image_id.to_owned(),
+            data: Vec::new(),
+            max_bytes: self.config.max_bytes,
+            contents: self.contents.clone(),
+        }))
     }
 
     fn get(&self, location: &str, offset: u64, length: Option<u64>) -> Result<Box<dyn Reader>> {
         let data = self.image(location)?;
+        // Clamp to the image: an offset past the end reads nothing, as the trait says.
         let start = usize::try_from(offset).unwrap_or(usize::MAX).min(data.len());
         let end = match length {
             Some(n) => start.saturating_add(usize::try_from(n).unwrap_or(usize::MAX)).min(data.len()),
             None => data.len(),
         };
-        // A cursor over a shared slice: the reader needs no copy of the image.
+        // Any `std::io::Read` is a `Reader`; a cursor over a shared slice needs no copy.
         Ok(Box::new(Cursor::new(Slice { data, start, end })))
     }
 
@@ -90,15 +125,16 @@ impl Store for MemStore {
     }
 
     fn delete(&self, location: &str) -> Result<()> {
-        let id = self.id_of(location)?;
-        match self.images.lock().unwrap().remove(id) {
-            Some(_) => Ok(()),
-            None => Err(Error::not_found(format!("no image at {location}"))),
-        }
+        let id = Self::id_of(location)?;
+        let mut contents = lock(&self.contents);
+        let data = contents.images.remove(id).ok_or_else(|| Error::not_found(format!("no image at {location}")))?;
+        contents.bytes -= data.len() as u64;
+        Ok(())
     }
 
     fn discard(&self, _image_id: &str) -> Result<()> {
-        // Unfinished writes live only in their writer, and a restart forgets everything.
+        // Unfinished writes live only in their writer, and a restart forgets everything,
+        // so there is never anything left to discard.
         Ok(())
     }
 }
@@ -120,15 +156,17 @@ impl AsRef<[u8]> for Slice {
 struct MemWriter {
     id: String,
     data: Vec<u8>,
-    room: Option<u64>,
-    images: Images,
+    max_bytes: Option<u64>,
+    contents: Arc<Mutex<Contents>>,
 }
 
 impl Writer for MemWriter {
     fn write(&mut self, data: &[u8]) -> Result<()> {
-        if let Some(room) = self.room {
-            if (self.data.len() + data.len()) as u64 > room {
-                return Err(Error::new(ErrorKind::STORAGE_FULL, "memstore is full (max_bytes)"));
+        // Fail as soon as the upload cannot fit, rather than buffering it all first.
+        if let Some(max) = self.max_bytes {
+            let held = lock(&self.contents).bytes;
+            if held + (self.data.len() + data.len()) as u64 > max {
+                return Err(full(max));
             }
         }
         self.data.extend_from_slice(data);
@@ -136,22 +174,34 @@ impl Writer for MemWriter {
     }
 
     fn finish(self: Box<Self>) -> Result<String> {
-        let mut images = self.images.lock().unwrap();
-        if images.contains_key(&self.id) {
-            return Err(Error::duplicate(format!("image {} already has data", self.id)));
+        let mut contents = lock(&self.contents);
+        // Check again under the lock: uploads running side by side may each have fitted
+        // alone, and another upload of this id may have finished first.
+        if contents.images.contains_key(&self.id) {
+            return Err(Error::duplicate(format!("memstore already holds data for image {}", self.id)));
         }
-        images.insert(self.id.clone(), Arc::new(self.data));
+        let len = self.data.len() as u64;
+        if let Some(max) = self.max_bytes {
+            if contents.bytes + len > max {
+                return Err(full(max));
+            }
+        }
+        contents.bytes += len;
+        contents.images.insert(self.id.clone(), Arc::new(self.data));
         Ok(format!("{SCHEME}{}", self.id))
     }
 
     fn abort(self: Box<Self>) -> Result<()> {
-        // The data was never visible; dropping it is all there is to do.
+        // The data was never visible; dropping it is all there is to do. (When the host
+        // drops a writer without finishing it, the SDK calls this for us.)
         Ok(())
     }
 }
 
 tank_sdk::export_store!(MemStore, name = "memstore");
 
+// The conformance suite runs in tests/conformance.rs; these cover what it cannot know
+// about: memstore's own option.
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,46 +215,52 @@ mod tests {
         MemStore::open(&ctx)
     }
 
-    fn read_all(mut r: Box<dyn Reader>) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut buf = [0u8; 3];
-        loop {
-            let n = r.read(&mut buf).unwrap();
-            if n == 0 {
-                return out;
-            }
-            out.extend_from_slice(&buf[..n]);
+    fn upload(s: &MemStore, id: &str, data: &[u8]) -> Result<String> {
+        let mut w = s.add(id, None)?;
+        w.write(data)?;
+        w.finish()
+    }
+
+    #[test]
+    fn options_are_checked_by_name() {
+        assert_eq!(store("{}").unwrap().config, Config { max_bytes: None });
+        assert_eq!(store(r#"{"max_bytes": 4}"#).unwrap().config, Config { max_bytes: Some(4) });
+        for (bad, named) in [(r#"{"max_byte": 4}"#, "max_byte"), (r#"{"max_bytes": -1}"#, "-1"), ("[]", "table")] {
+            let e = store(bad).err().unwrap();
+            assert_eq!(e.kind, ErrorKind::INVALID_CONFIG);
+            assert!(e.message.contains(named), "{bad}: {}", e.message);
         }
     }
 
     #[test]
-    fn data_is_invisible_until_finish_and_reads_back_in_ranges() {
-        let s = store("{}").unwrap();
+    fn writes_past_max_bytes_are_storage_full_and_leave_nothing() {
+        let s = store(r#"{"max_bytes": 6}"#).unwrap();
         let mut w = s.add("a", None).unwrap();
-        w.write(b"hello ").unwrap();
-        w.write(b"world").unwrap();
-        assert_eq!(s.get("memstore://a", 0, None).err().map(|e| e.kind), Some(ErrorKind::NOT_FOUND));
-        let loc = w.finish().unwrap();
-        assert_eq!(loc, "memstore://a");
-        assert_eq!(read_all(s.get(&loc, 0, None).unwrap()), b"hello world");
-        assert_eq!(read_all(s.get(&loc, 6, Some(3)).unwrap()), b"wor");
-        assert_eq!(read_all(s.get(&loc, 99, None).unwrap()), b"");
-        assert_eq!(s.size(&loc).unwrap(), 11);
-        assert_eq!(s.add("a", None).err().map(|e| e.kind), Some(ErrorKind::DUPLICATE));
-        s.delete(&loc).unwrap();
-        assert_eq!(s.size(&loc).unwrap_err().kind, ErrorKind::NOT_FOUND);
+        w.write(b"abcd").unwrap();
+        assert_eq!(w.write(b"efg").unwrap_err().kind, ErrorKind::STORAGE_FULL);
+        w.abort().unwrap();
+        assert_eq!(s.size("memstore://a").unwrap_err().kind, ErrorKind::NOT_FOUND);
+
+        // Two uploads that each fit alone: the second to finish is refused.
+        let (mut one, mut two) = (s.add("one", None).unwrap(), s.add("two", None).unwrap());
+        one.write(b"1111").unwrap();
+        two.write(b"2222").unwrap();
+        one.finish().unwrap();
+        assert_eq!(two.finish().unwrap_err().kind, ErrorKind::STORAGE_FULL);
+
+        // Deleting gives the room back.
+        assert_eq!(upload(&s, "three", b"333").unwrap_err().kind, ErrorKind::STORAGE_FULL);
+        s.delete("memstore://one").unwrap();
+        assert_eq!(upload(&s, "three", b"333").unwrap(), "memstore://three");
     }
 
     #[test]
-    fn abort_leaves_nothing_and_max_bytes_is_enforced() {
-        let s = store(r#"{"max_bytes": 4}"#).unwrap();
-        let mut w = s.add("b", None).unwrap();
-        w.write(b"abc").unwrap();
-        w.abort().unwrap();
-        assert_eq!(s.size("memstore://b").unwrap_err().kind, ErrorKind::NOT_FOUND);
-        let mut w = s.add("b", None).unwrap();
-        assert_eq!(w.write(b"too long").unwrap_err().kind, ErrorKind::STORAGE_FULL);
-        let e = store(r#"{"max_byte": 4}"#).err().unwrap();
-        assert!(e.message.contains("max_byte"), "{}", e.message);
+    fn locations_of_other_schemes_are_invalid_input() {
+        let s = store("{}").unwrap();
+        let loc = upload(&s, "a", b"data").unwrap();
+        assert_eq!(s.size(&loc).unwrap(), 4);
+        let e = s.size("file:///a").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::INVALID_INPUT);
+        assert!(e.message.contains("file:///a"), "{}", e.message);
     }
 }
