@@ -71,11 +71,23 @@ pub fn dist() -> Result<PathBuf> {
 
     let config = staging.join("etc/tank.toml");
     fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
-    // Let the tank being shipped read the sample: a key it no longer knows fails here,
-    // naming the key, instead of at an operator's first start.
-    let mut check = Command::new(&tank);
-    check.arg("plugins").arg("--config").arg(&config);
-    run_cmd(&mut check).with_context(|| format!("the shipped tank refuses {SAMPLE_CONFIG}"))?;
+    // Let the tank being shipped read the sample and list the plugins it finds through it:
+    // a key it no longer knows, or a plugin it would not load, fails here instead of at an
+    // operator's first start.
+    let mut list = Command::new(&tank);
+    list.arg("plugins").arg("--config").arg(&config).arg("--json");
+    eprintln!("$ {}", crate::describe(&list));
+    let out = list.output().context("cannot run the packed tank")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let statuses = statuses(&stdout);
+    if !out.status.success() || statuses.len() != PLUGINS.len() || statuses.iter().any(|s| *s != "ok") {
+        bail!(
+            "the shipped tank does not load {SAMPLE_CONFIG} with its {} plugins:\n{}{stdout}",
+            PLUGINS.len(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    eprintln!("ok: etc/tank.toml loads, and finds {} plugins, all ok", statuses.len());
 
     swap_in(&staging, &dist)?;
     eprintln!("dist: {} (bin/tank, plugins/{{fs,sled}}, etc/tank.toml)", dist.display());
@@ -149,6 +161,17 @@ fn recover(dist: &Path) -> Result<()> {
     fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))
 }
 
+/// The `"status"` values in `tank plugins --json` output. A scan rather than a parser keeps
+/// xtask free of serde; it suffices because each value is a plain code (`ok`,
+/// `hash-mismatch`, ...), and a quote inside any other string is escaped.
+fn statuses(json: &str) -> Vec<&str> {
+    let values = json.split("\"status\"").skip(1).filter_map(|rest| {
+        let rest = rest.trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
+        rest.split('"').next()
+    });
+    values.collect()
+}
+
 fn old_of(dist: &Path) -> PathBuf {
     dist.with_file_name("dist.old")
 }
@@ -168,6 +191,14 @@ mod tests {
     fn touch(path: &Path) {
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(path, path.to_string_lossy().as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn statuses_are_read_from_the_plugin_list() {
+        let json = r#"[{"name": "fs", "status": "ok", "reason": null},
+                       {"name": "x", "reason": "says \"status\": no", "status" :"hash-mismatch"}]"#;
+        assert_eq!(statuses(json), ["ok", "hash-mismatch"]);
+        assert!(statuses("[]").is_empty());
     }
 
     #[test]
