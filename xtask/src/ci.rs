@@ -4,9 +4,15 @@
 //! Everything runs in the release profile: clippy, the build, the tests and the docs share
 //! one set of compiled dependencies, and the end-to-end suites run the very `tank` and
 //! plugin libraries that `dist` packs (they find them in `target/release/`).
+//!
+//! The last line is always the tests' total, `tests: N passed, N failed`: the runners print
+//! one summary per test binary (and nextest and the doctests one each), so without it the
+//! last summary in a log would be whichever crate happened to run last, often with 0 tests.
 
 use std::{
-    process::Command,
+    io::{BufRead, BufReader, Read, Write},
+    process::{Command, Stdio},
+    sync::atomic::{AtomicU64, Ordering::Relaxed},
     time::{Duration, Instant},
 };
 
@@ -32,18 +38,28 @@ const STEPS: &[Step] = &[
     ("docs, warnings denied", docs),
 ];
 
+/// Tests passed and failed, summed over every runner's summary lines.
+static PASSED: AtomicU64 = AtomicU64::new(0);
+static FAILED: AtomicU64 = AtomicU64::new(0);
+
 pub fn test() -> Result<()> {
     let started = Instant::now();
-    for (i, (name, step)) in STEPS.iter().enumerate() {
+    let result = STEPS.iter().enumerate().try_for_each(|(i, (name, step))| {
         let n = i + 1;
         eprintln!("\n==> [{}] step {n}/{}: {name}", secs(started.elapsed()), STEPS.len());
-        if let Err(e) = step() {
-            // The step's own output is above; this line is the one to look for.
-            bail!("step {n}/{} ({name}) failed after {}: {e:#}", STEPS.len(), secs(started.elapsed()));
-        }
+        // The step's own output is above; this line is the one to look for.
+        step().with_context(|| {
+            format!("step {n}/{} ({name}) failed after {}", STEPS.len(), secs(started.elapsed()).trim_start())
+        })
+    });
+    if result.is_ok() {
+        eprintln!("\n==> [{}] all {} steps passed", secs(started.elapsed()), STEPS.len());
     }
-    eprintln!("\n==> [{}] all {} steps passed", secs(started.elapsed()), STEPS.len());
-    Ok(())
+    let (passed, failed) = (PASSED.load(Relaxed), FAILED.load(Relaxed));
+    if passed + failed > 0 {
+        eprintln!("tests: {passed} passed, {failed} failed");
+    }
+    result
 }
 
 fn secs(d: Duration) -> String {
@@ -96,7 +112,9 @@ fn nextest() -> bool {
 }
 
 fn format() -> Result<()> {
-    run(cargo().args(["fmt", "--all", "--check"])).context("run `cargo fmt --all` and commit the result")
+    // rustfmt does not read CARGO_TERM_COLOR; its diff takes the same choice explicitly.
+    let color = format!("--color={}", crate::color());
+    run(cargo().args(["fmt", "--all", "--check", "--", &color])).context("run `cargo fmt --all` and commit the result")
 }
 
 fn clippy() -> Result<()> {
@@ -130,14 +148,94 @@ fn layering() -> Result<()> {
 fn tests() -> Result<()> {
     // --no-fail-fast: a CI run is slow, so let one run show every failing test.
     if nextest() {
-        run(cargo().args(["nextest", "run", "--release", "--workspace", "--no-fail-fast"]))?;
-        // nextest does not run doctests.
-        run(cargo().args(["test", "--release", "--workspace", "--doc", "--no-fail-fast"]))
+        // nextest does not run doctests. The fixtures are cdylibs only, which have none
+        // (cargo would warn about each).
+        let fixtures = ["--exclude", "tank-fixture-panicky", "--exclude", "tank-fixture-not-a-plugin"];
+        run_counting(cargo().args(["test", "--release", "--workspace", "--doc", "--no-fail-fast"]).args(fixtures))?;
+        run_counting(cargo().args(["nextest", "run", "--release", "--workspace", "--no-fail-fast"]))
     } else {
-        run(cargo().args(["test", "--release", "--workspace", "--no-fail-fast"]))
+        run_counting(cargo().args(["test", "--release", "--workspace", "--no-fail-fast"]))
     }
+}
+
+/// [`run`], passing the output through line by line while adding up the runners' summary
+/// lines into [`PASSED`] and [`FAILED`].
+fn run_counting(cmd: &mut Command) -> Result<()> {
+    let line = crate::describe(cmd);
+    eprintln!("$ {line}");
+    let mut child =
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().with_context(|| format!("cannot start `{line}`"))?;
+    let (stdout, stderr) = (child.stdout.take().expect("piped"), child.stderr.take().expect("piped"));
+    let err_thread = std::thread::spawn(move || forward(stderr, std::io::stderr()));
+    forward(stdout, std::io::stdout());
+    err_thread.join().expect("forwarding stderr does not panic");
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("`{line}` failed ({status})");
+    }
+    Ok(())
+}
+
+fn forward(from: impl Read, mut to: impl Write) {
+    let mut from = BufReader::new(from);
+    let mut line = Vec::new();
+    while from.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+        // A closed terminal must not stop the tests; the counts still matter.
+        let _ = to.write_all(&line).and_then(|()| to.flush());
+        let (passed, failed) = summary_counts(&String::from_utf8_lossy(&line));
+        PASSED.fetch_add(passed, Relaxed);
+        FAILED.fetch_add(failed, Relaxed);
+        line.clear();
+    }
+}
+
+/// (passed, failed) from a runner's summary line: cargo test's `test result: ok. 3 passed;
+/// 0 failed; ...` or nextest's `Summary [ 4.0s] 90 tests run: 88 passed, 2 failed, ...`.
+/// Any other line counts nothing.
+fn summary_counts(line: &str) -> (u64, u64) {
+    let line = strip_ansi(line);
+    if !line.contains("test result:") && !line.contains("tests run:") {
+        return (0, 0);
+    }
+    let words: Vec<&str> =
+        line.split(|c: char| c.is_whitespace() || c == ',' || c == ';').filter(|w| !w.is_empty()).collect();
+    let count = |label: &str| -> u64 {
+        words.windows(2).filter(|w| w[1] == label).filter_map(|w| w[0].parse::<u64>().ok()).sum()
+    };
+    (count("passed"), count("failed"))
+}
+
+/// `line` without terminal colour codes (`ESC [ ... m`), which runners add when colour is on.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            chars.by_ref().find(|c| c.is_ascii_alphabetic());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn docs() -> Result<()> {
     run(cargo().args(["doc", "--no-deps", "--workspace", "--release"]).env("RUSTDOCFLAGS", "-D warnings"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_lines_are_counted_and_others_are_not() {
+        let cargo =
+            "test result: FAILED. 3 passed; 2 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s\n";
+        assert_eq!(summary_counts(cargo), (3, 2));
+        let nextest = "     Summary [   4.037s] 90 tests run: 88 passed, 2 failed, 0 skipped";
+        assert_eq!(summary_counts(nextest), (88, 2));
+        let coloured = "\x1b[32;1m     Summary\x1b[0m [   4.0s] \x1b[1m90\x1b[0m tests run: \x1b[1m90\x1b[0m \x1b[32;1mpassed\x1b[0m, 0 skipped";
+        assert_eq!(summary_counts(coloured), (90, 0));
+        assert_eq!(summary_counts("        PASS [   0.009s] (28/90) tank-host 3 passed"), (0, 0));
+    }
 }

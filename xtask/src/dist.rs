@@ -39,7 +39,10 @@ pub fn dist() -> Result<PathBuf> {
     // One build of everything: `xtask test` then lints and tests these very artifacts.
     run_cmd(cargo().args(["build", "--release", "--workspace"]))?;
 
-    let release = root.join("target/release");
+    // Where cargo put the build: CARGO_TARGET_DIR (relative to the workspace, as cargo
+    // reads it here) if set, else target/.
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |d| root.join(d));
+    let release = target.join("release");
     let dist = root.join("dist");
     let staging = root.join("dist.tmp");
     recover(&dist)?;
@@ -51,7 +54,7 @@ pub fn dist() -> Result<PathBuf> {
     }
 
     let tank = staging.join("bin/tank");
-    fs::copy(release.join("tank"), &tank).context("copying target/release/tank")?;
+    fs::copy(release.join("tank"), &tank).with_context(|| format!("copying {}", release.join("tank").display()))?;
     for (name, library) in PLUGINS {
         let out = staging.join("plugins").join(name);
         let library = release.join(library);

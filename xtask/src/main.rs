@@ -64,13 +64,20 @@ fn root() -> PathBuf {
 fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.current_dir(root());
-    if std::env::var_os("CARGO_TERM_COLOR").is_none() {
-        // Every tool below (cargo, clippy, rustdoc, nextest) writes to our stderr, but some
-        // through pipes of their own, where each would guess differently. Decide once:
-        // colour for a person at a terminal, none in CI logs, which are files.
-        cmd.env("CARGO_TERM_COLOR", if std::io::stderr().is_terminal() { "always" } else { "never" });
-    }
+    cmd.env("CARGO_TERM_COLOR", color());
     cmd
+}
+
+/// `CARGO_TERM_COLOR` for every tool xtask runs. The tools write to our stderr, but some
+/// through pipes (ours or their own), where each would guess differently; so decide once:
+/// colour for a person at a terminal, none in CI logs, which are files. A value the user
+/// set wins.
+fn color() -> String {
+    match std::env::var("CARGO_TERM_COLOR") {
+        Ok(set) => set,
+        Err(_) if std::io::stderr().is_terminal() => "always".into(),
+        Err(_) => "never".into(),
+    }
 }
 
 /// Runs `cmd` with inherited stdio; fails naming the command line if it fails.
