@@ -4,7 +4,7 @@
 use std::{collections::HashMap, sync::Arc, time::SystemTime};
 
 use anyhow::{anyhow, Context};
-use tank_core::{Status, Timestamp};
+use tank_core::{Image, Status, Timestamp};
 
 use crate::{
     config::Config,
@@ -34,9 +34,11 @@ impl Stores {
         self.by_name.get(name).or_else(|| self.by_scheme.get(name))
     }
 
-    /// The store owning a location's scheme.
-    pub fn for_scheme(&self, scheme: &str) -> Option<&Arc<Store>> {
-        self.by_scheme.get(scheme)
+    /// The store holding `image`'s data: the owner of its location's scheme, else the store
+    /// recorded when its upload began (an interrupted upload has no location yet).
+    pub fn holding(&self, image: &Image) -> Option<&Arc<Store>> {
+        let by_location = image.location.as_ref().and_then(|l| self.by_scheme.get(l.scheme()));
+        by_location.or_else(|| image.store.as_deref().and_then(|s| self.named(s)))
     }
 
     /// "fs (filesystem, file), memstore" for error messages.
@@ -74,7 +76,7 @@ impl Tank {
         let stuck = self.registry.with_status(&[Status::Saving]).context("cannot list images left in saving")?;
         let count = stuck.len();
         for mut image in stuck {
-            let store = image.store.as_deref().and_then(|s| self.stores.named(s));
+            let store = self.stores.holding(&image);
             match store {
                 Some(store) => {
                     if let Err(e) = store.discard(image.id) {

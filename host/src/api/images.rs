@@ -308,6 +308,15 @@ pub async fn head(tank: &Tank, id: &str) -> Result<Response<ResponseBody>, ApiEr
     Ok(r)
 }
 
+/// The store holding `image`'s data, or 503 when it is not loaded.
+fn store_holding(tank: &Tank, image: &Image) -> Result<Arc<Store>, ApiError> {
+    tank.stores.holding(image).cloned().ok_or_else(|| {
+        let scheme = image.location.as_ref().map(|l| l.scheme().to_owned());
+        tracing::error!(image = %image.id, ?scheme, store = ?image.store, "no loaded store holds this image's data");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the store holding image {} is not available", image.id))
+    })
+}
+
 /// `GET /v1/images/{id}`: headers and the data, for active images only.
 pub async fn download(tank: &Tank, id: &str) -> Result<Response<ResponseBody>, ApiError> {
     let image = visible(tank, id).await?.value;
@@ -317,15 +326,7 @@ pub async fn download(tank: &Tank, id: &str) -> Result<Response<ResponseBody>, A
             return Err(ApiError::new(StatusCode::NOT_FOUND, format!("image {id} has no data: it is {}", image.status)))
         }
     };
-    let store = tank
-        .stores
-        .for_scheme(location.scheme())
-        .or_else(|| image.store.as_deref().and_then(|s| tank.stores.named(s)))
-        .cloned()
-        .ok_or_else(|| {
-            tracing::error!(image = %image.id, scheme = location.scheme(), "no loaded store owns this image's location");
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the store holding image {id} is not available"))
-        })?;
+    let store = store_holding(tank, &image)?;
     let reader = tokio::task::spawn_blocking(move || store.get(location.expose(), 0, None)).await??;
     use http_body_util::BodyExt;
     let mut r = Response::new(Download::start(reader, image.size).boxed());
@@ -414,9 +415,7 @@ pub async fn delete(tank: &Tank, id: &str) -> Result<Response<ResponseBody>, Api
         ));
     }
     if let Some(location) = image.location.clone() {
-        let store = tank.stores.for_scheme(location.scheme()).cloned().ok_or_else(|| {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the store holding image {id} is not available"))
-        })?;
+        let store = store_holding(tank, &image)?;
         match tokio::task::spawn_blocking(move || store.delete(location.expose())).await? {
             Ok(()) => {}
             Err(e) if e.kind == ErrorKind::NOT_FOUND => {
