@@ -11,10 +11,14 @@ pub struct Config {
     /// The directory holding image files (Glance's `filesystem_store_datadir`); relative
     /// to the configuration file's directory. Created if missing.
     pub datadir: PathBuf,
-    /// Write image data with `O_DIRECT`, bypassing the page cache (default `false`; see
-    /// the plugin's README for when it helps). Ignored where the filesystem refuses it.
-    #[serde(default)]
+    /// Write image data with `O_DIRECT`, bypassing the page cache (default `true`; see the
+    /// plugin's README). Where the filesystem refuses it, writes go through the page cache.
+    #[serde(default = "direct_io_default")]
     pub direct_io: bool,
+}
+
+fn direct_io_default() -> bool {
+    true
 }
 
 #[cfg(test)]
@@ -33,11 +37,11 @@ mod tests {
     }
 
     #[test]
-    fn direct_io_is_off_unless_asked_for() {
+    fn direct_io_is_on_unless_turned_off() {
         let default: Config = serde_json::from_value(serde_json::json!({"datadir": "d"})).unwrap();
-        assert!(!default.direct_io);
-        let on: Config = serde_json::from_value(serde_json::json!({"datadir": "d", "direct_io": true})).unwrap();
-        assert!(on.direct_io);
+        assert!(default.direct_io);
+        let off: Config = serde_json::from_value(serde_json::json!({"datadir": "d", "direct_io": false})).unwrap();
+        assert!(!off.direct_io);
         let e = serde_json::from_value::<Config>(serde_json::json!({"datadir": "d", "direct_io": "yes"})).unwrap_err();
         assert!(e.to_string().contains("boolean"), "{e}");
     }
