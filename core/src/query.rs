@@ -54,7 +54,10 @@ pub struct Filters {
     pub min_ram: Option<u64>,
     /// `min_disk` at least this.
     pub min_disk: Option<u64>,
-    /// Exact visibility.
+    /// Glance's `is_public` list filter. `Some(true)` (the API's default): public images
+    /// and those the viewer owns or is a member of; `Some(false)`: private images only;
+    /// `None`: no filter. A viewer who is not an admin never gets more than public, own
+    /// and shared images, whatever this says.
     pub is_public: Option<bool>,
     /// Exact protection flag.
     pub protected: Option<bool>,
@@ -137,14 +140,13 @@ impl ListQuery {
             Some(t) => image.updated_at <= t,
             None => image.deleted || matches!(image.status, Status::Killed | Status::Deleted | Status::PendingDelete),
         };
-        if hidden || !self.viewer.can_see(image) {
+        if hidden || !self.listed(image) {
             return false;
         }
         eq(&f.name, image.name.as_ref())
             && eq(&f.status, Some(&image.status))
             && eq(&f.disk_format, image.disk_format.as_ref())
             && eq(&f.container_format, image.container_format.as_ref())
-            && eq(&f.is_public, Some(&image.is_public))
             && eq(&f.protected, Some(&image.protected))
             && f.size_min.is_none_or(|m| image.size >= m)
             && f.size_max.is_none_or(|m| image.size <= m)
@@ -152,6 +154,24 @@ impl ListQuery {
             && f.min_disk.is_none_or(|m| image.min_disk >= m)
             && f.member.as_ref().is_none_or(|t| image.members.iter().any(|m| &m.member_id == t))
             && f.properties.iter().all(|(k, v)| image.properties.get(k) == Some(v))
+    }
+
+    /// Visibility in a list (E0's registry `image_get_all`): unlike [`Viewer::can_see`],
+    /// images without an owner are listed only when public.
+    fn listed(&self, image: &Image) -> bool {
+        let v = &self.viewer;
+        let mine = v
+            .tenant
+            .as_ref()
+            .is_some_and(|t| image.owner.as_ref() == Some(t) || image.members.iter().any(|m| &m.member_id == t));
+        if !(v.is_admin || image.is_public || mine) {
+            return false;
+        }
+        match self.filters.is_public {
+            None => true,
+            Some(true) => image.is_public || mine,
+            Some(false) => !image.is_public,
+        }
     }
 
     /// The total order of the list: the sort key, then `created_at`, then `id`, all in the
@@ -239,6 +259,36 @@ mod tests {
         let q = ListQuery::new(me);
         let seen: Vec<_> = q.page([shared, mine, theirs, public], None).into_iter().map(|i| i.name.unwrap()).collect();
         assert_eq!(seen, ["img4", "img2", "img1"]);
+    }
+
+    #[test]
+    fn is_public_filters_as_e0_lists_do() {
+        let mut mine = image(1, false, Some("me"));
+        mine.name = Some("mine".into());
+        let mut ownerless = image(2, false, None);
+        ownerless.name = Some("ownerless".into());
+        let mut public = image(3, true, Some("other"));
+        public.name = Some("public".into());
+        let names = |q: &ListQuery| -> Vec<String> {
+            q.page([mine.clone(), ownerless.clone(), public.clone()], None)
+                .into_iter()
+                .map(|i| i.name.unwrap())
+                .collect()
+        };
+        let mut admin = ListQuery::new(Viewer { is_admin: true, tenant: Some("me".into()) });
+        assert_eq!(names(&admin), ["public", "ownerless", "mine"]);
+        admin.filters.is_public = Some(true);
+        assert_eq!(names(&admin), ["public", "mine"]);
+        admin.filters.is_public = Some(false);
+        assert_eq!(names(&admin), ["ownerless", "mine"]);
+        let mut noauth = ListQuery::new(Viewer::admin());
+        noauth.filters.is_public = Some(true);
+        assert_eq!(names(&noauth), ["public"]);
+        // A tenant never lists another's private images, owner-less ones included.
+        let mut tenant = ListQuery::new(Viewer { is_admin: false, tenant: Some("me".into()) });
+        assert_eq!(names(&tenant), ["public", "mine"]);
+        tenant.filters.is_public = Some(false);
+        assert_eq!(names(&tenant), ["mine"]);
     }
 
     #[test]

@@ -51,6 +51,36 @@ pub struct Config {
     pub stores: BTreeMap<String, toml::Table>,
     /// `[registry.<name>]` tables.
     pub registries: BTreeMap<String, toml::Table>,
+    /// What the API allows and how it pages.
+    pub api: ApiSettings,
+}
+
+/// The API server's limits and rules, under Glance's option names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiSettings {
+    /// Page size of a list that names no `limit` (`limit_param_default`).
+    pub limit_param_default: u32,
+    /// The largest page a list answers, whatever `limit` asks (`api_limit_max`).
+    pub api_limit_max: u32,
+    /// An image's owner is the caller's tenant (`true`) or user (`owner_is_tenant`).
+    pub owner_is_tenant: bool,
+    /// The most bytes one image may hold (`image_size_cap`), counted as they arrive.
+    pub image_size_cap: u64,
+    /// The most bytes of active and uploading images one owner may hold; 0 is no limit
+    /// (`user_storage_quota`).
+    pub user_storage_quota: u64,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings {
+            limit_param_default: 25,
+            api_limit_max: 1000,
+            owner_is_tenant: true,
+            image_size_cap: 1 << 40,
+            user_storage_quota: 0,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -73,6 +103,11 @@ struct Raw {
     store: BTreeMap<String, toml::Table>,
     #[serde(default)]
     registry: BTreeMap<String, toml::Table>,
+    limit_param_default: Option<u32>,
+    api_limit_max: Option<u32>,
+    owner_is_tenant: Option<bool>,
+    image_size_cap: Option<u64>,
+    user_storage_quota: Option<u64>,
 }
 
 fn default_api_host() -> String {
@@ -119,7 +154,26 @@ impl Config {
         if raw.default_store.trim().is_empty() {
             return Err(ConfigError(format!("{}: default_store must name a store", path.display())));
         }
+        let defaults = ApiSettings::default();
+        let api = ApiSettings {
+            limit_param_default: raw.limit_param_default.unwrap_or(defaults.limit_param_default),
+            api_limit_max: raw.api_limit_max.unwrap_or(defaults.api_limit_max),
+            owner_is_tenant: raw.owner_is_tenant.unwrap_or(defaults.owner_is_tenant),
+            image_size_cap: raw.image_size_cap.unwrap_or(defaults.image_size_cap),
+            user_storage_quota: raw.user_storage_quota.unwrap_or(defaults.user_storage_quota),
+        };
+        if api.api_limit_max == 0 {
+            return Err(ConfigError(format!("{}: api_limit_max must be at least 1", path.display())));
+        }
+        if api.limit_param_default == 0 || api.limit_param_default > api.api_limit_max {
+            return Err(ConfigError(format!(
+                "{}: limit_param_default must be between 1 and api_limit_max ({})",
+                path.display(),
+                api.api_limit_max
+            )));
+        }
         Ok(Config {
+            api,
             plugin_dirs: raw.plugin_dirs.iter().map(|d| dir.join(d)).collect(),
             path: path.to_path_buf(),
             dir,
@@ -193,6 +247,28 @@ mod tests {
         assert_eq!(c.stores["filesystem"]["datadir"].as_str(), Some("/srv/images"));
         let c = parse("filesystem_store_datadir = \"/a\"\n[store.filesystem]\ndatadir = \"/b\"\n").unwrap();
         assert_eq!(c.stores["filesystem"]["datadir"].as_str(), Some("/b"), "the table wins");
+    }
+
+    #[test]
+    fn api_limits_have_glance_defaults_and_are_checked() {
+        let c = parse("").unwrap();
+        assert_eq!(c.api, ApiSettings::default());
+        assert_eq!((c.api.limit_param_default, c.api.api_limit_max), (25, 1000));
+        let c = parse("limit_param_default = 10\napi_limit_max = 50\nimage_size_cap = 1024\nuser_storage_quota = 5\nowner_is_tenant = false\n").unwrap();
+        assert_eq!(
+            c.api,
+            ApiSettings {
+                limit_param_default: 10,
+                api_limit_max: 50,
+                owner_is_tenant: false,
+                image_size_cap: 1024,
+                user_storage_quota: 5
+            }
+        );
+        let e = parse("limit_param_default = 100\napi_limit_max = 50\n").unwrap_err().to_string();
+        assert!(e.contains("limit_param_default") && e.contains("50"), "{e}");
+        let e = parse("image_size_cap = -1\n").unwrap_err().to_string();
+        assert!(e.contains("image_size_cap"), "{e}");
     }
 
     #[test]

@@ -53,6 +53,8 @@ pub struct Tank {
     pub registry: Arc<Registry>,
     /// Where data lives.
     pub stores: Stores,
+    /// The API's limits and rules.
+    pub api: crate::config::ApiSettings,
 }
 
 /// Now, as the registry records it.
@@ -68,7 +70,7 @@ impl Tank {
     pub fn open(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Tank> {
         let registry = open_registry(config, catalog)?;
         let stores = open_stores(config, catalog)?;
-        Ok(Tank { registry: Arc::new(registry), stores })
+        Ok(Tank { registry: Arc::new(registry), stores, api: config.api.clone() })
     }
 
     /// Images a crash left in `saving` become `killed`, and their partial data is removed.

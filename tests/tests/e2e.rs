@@ -66,7 +66,7 @@ fn upload_head_list_download_delete() {
     assert_eq!(deleted.status, 200);
     assert_eq!(s.head(&format!("/v1/images/{id}")).status, 404);
     assert_eq!(s.get(&format!("/v1/images/{id}")).status, 404);
-    assert!(s.get("/v1/images").json()["images"].as_array().unwrap().is_empty());
+    assert!(s.get("/v1/images?is_public=none").json()["images"].as_array().unwrap().is_empty());
     assert!(d.data_files().is_empty(), "the data file must go with the image: {:?}", d.data_files());
 }
 
@@ -82,7 +82,8 @@ fn checksum_mismatch_kills_the_image_and_keeps_no_data() {
     let message = reply.json()["error"]["message"].as_str().unwrap().to_owned();
     assert!(message.contains("checksum") && message.contains(&md5_hex(&bytes)), "{message}");
     assert!(d.data_files().is_empty(), "no data may stay behind: {:?}", d.data_files());
-    assert!(s.get("/v1/images/detail").json()["images"].as_array().unwrap().is_empty(), "killed images are not listed");
+    let listed = s.get("/v1/images/detail?is_public=none").json();
+    assert!(listed["images"].as_array().unwrap().is_empty(), "killed images are not listed: {listed}");
 
     // The right checksum is accepted.
     let good = s.upload(&bytes, &[("x-image-meta-checksum", &md5_hex(&bytes))]);
@@ -157,7 +158,7 @@ fn bad_requests_get_clear_errors_and_create_nothing() {
     let r = s.send("POST", "/v1/images", &[("content-type", "text/plain")], Bytes::from_static(b"data"));
     assert_eq!(r.status, 400);
     assert!(r.json()["error"]["message"].as_str().unwrap().contains("application/octet-stream"));
-    let all = s.get("/v1/images/detail?changes-since=2000-01-01T00:00:00").json();
+    let all = s.get("/v1/images/detail?changes-since=2000-01-01T00:00:00&is_public=none").json();
     assert!(all["images"].as_array().unwrap().is_empty(), "nothing was created: {all}");
     assert!(d.data_files().is_empty());
 
@@ -269,7 +270,7 @@ fn crash_while_saving_leaves_a_killed_image_and_no_data() {
     wait_until(Duration::from_secs(30), "partial data in the datadir", || {
         d.data_files().iter().any(|f| f.ends_with(".partial"))
     });
-    let saving = s.get("/v1/images/detail").json();
+    let saving = s.get("/v1/images/detail?is_public=none").json();
     assert_eq!(saving["images"][0]["status"], "saving");
     let id = saving["images"][0]["id"].as_str().unwrap().to_owned();
     s.crash();

@@ -4,24 +4,26 @@
 //! Registry calls block (they enter a plugin), so each runs on the blocking pool; image
 //! data moves through [`super::transfer`].
 
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc};
 
 use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::json;
 use tank_core::{
-    query::{ListQuery, SortDir, SortKey, Viewer},
+    query::{ListQuery, SortDir, SortKey},
     Image, ImageId, Location, Status,
 };
 use tank_sdk::{ErrorKind, Revisioned};
 
 use super::{
+    context::Context,
     error::ApiError,
     full, json_response, meta,
     transfer::{self, Download},
     ResponseBody,
 };
 use crate::{
+    config::ApiSettings,
     plugin::handles::{self, Registry, Store},
     state::{now, Tank},
 };
@@ -42,8 +44,9 @@ fn parse_id(id: &str) -> Result<ImageId, ApiError> {
     id.parse().map_err(|_| ApiError::image_not_found(id))
 }
 
-/// The image `id` as a client may see it: deleted images are gone.
-async fn visible(tank: &Tank, id: &str) -> Result<Revisioned<Image>, ApiError> {
+/// The image `id` as the caller may see it: deleted images and images the caller may not
+/// see are not found (never "forbidden": a caller must not learn that they exist).
+pub(super) async fn visible(tank: &Tank, ctx: &Context, id: &str) -> Result<Revisioned<Image>, ApiError> {
     let id = parse_id(id)?;
     let record = blocking(&tank.registry, move |r| r.get(id)).await.map_err(|e| {
         if e.status == StatusCode::NOT_FOUND {
@@ -52,8 +55,20 @@ async fn visible(tank: &Tank, id: &str) -> Result<Revisioned<Image>, ApiError> {
             e
         }
     })?;
-    if record.value.deleted || matches!(record.value.status, Status::Deleted | Status::PendingDelete) {
+    if record.value.deleted
+        || matches!(record.value.status, Status::Deleted | Status::PendingDelete)
+        || !ctx.can_see(&record.value)
+    {
         return Err(ApiError::image_not_found(id));
+    }
+    Ok(record)
+}
+
+/// [`visible`], and the caller may change it.
+async fn modifiable(tank: &Tank, ctx: &Context, id: &str, what: &str) -> Result<Revisioned<Image>, ApiError> {
+    let record = visible(tank, ctx, id).await?;
+    if !ctx.can_modify(&record.value) {
+        return Err(ctx.refuse_change(&record.value, what));
     }
     Ok(record)
 }
@@ -134,9 +149,14 @@ fn refuse_unsupported(m: &meta::RequestMeta) -> Result<(), ApiError> {
 }
 
 /// `POST /v1/images`: reserve, and upload when a body comes with it.
-pub async fn create(tank: &Tank, req: Request<Incoming>) -> Result<Response<ResponseBody>, ApiError> {
+pub async fn create(tank: &Tank, ctx: &Context, req: Request<Incoming>) -> Result<Response<ResponseBody>, ApiError> {
     let (parts, body) = req.into_parts();
-    let m = meta::from_headers(&parts.headers)?;
+    let mut m = meta::from_headers(&parts.headers)?;
+    if !ctx.is_admin || m.patch.owner.is_none() {
+        // Only admins choose an owner; everyone else's images are their own (E0 silently
+        // replaced the header, and so does Tank).
+        m.patch.owner = ctx.owner().map(str::to_owned);
+    }
     refuse_unsupported(&m)?;
     let upload = has_body(&parts.headers);
     let size = if upload { check_upload_headers(&parts.headers, m.patch.size)? } else { None };
@@ -252,10 +272,19 @@ async fn upload_data(
 }
 
 /// `PUT /v1/images/{id}`: update metadata, and upload data to a queued image.
-pub async fn update(tank: &Tank, id: &str, req: Request<Incoming>) -> Result<Response<ResponseBody>, ApiError> {
+pub async fn update(
+    tank: &Tank,
+    ctx: &Context,
+    id: &str,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, ApiError> {
     let (parts, body) = req.into_parts();
-    let record = visible(tank, id).await?;
-    let m = meta::from_headers(&parts.headers)?;
+    let record = modifiable(tank, ctx, id, "change it").await?;
+    let mut m = meta::from_headers(&parts.headers)?;
+    if !ctx.is_admin {
+        // The registry drops an owner change that does not come from an admin.
+        m.patch.owner = None;
+    }
     refuse_unsupported(&m)?;
     if m.patch.id.is_some_and(|new| new != record.value.id) {
         return Err(ApiError::bad_request("an image's id cannot be changed"));
@@ -301,8 +330,8 @@ pub async fn update(tank: &Tank, id: &str, req: Request<Incoming>) -> Result<Res
 }
 
 /// `HEAD /v1/images/{id}`.
-pub async fn head(tank: &Tank, id: &str) -> Result<Response<ResponseBody>, ApiError> {
-    let record = visible(tank, id).await?;
+pub async fn head(tank: &Tank, ctx: &Context, id: &str) -> Result<Response<ResponseBody>, ApiError> {
+    let record = visible(tank, ctx, id).await?;
     let mut r = Response::new(full(Vec::new()));
     meta::to_headers(&record.value, r.headers_mut());
     Ok(r)
@@ -318,8 +347,8 @@ fn store_holding(tank: &Tank, image: &Image) -> Result<Arc<Store>, ApiError> {
 }
 
 /// `GET /v1/images/{id}`: headers and the data, for active images only.
-pub async fn download(tank: &Tank, id: &str) -> Result<Response<ResponseBody>, ApiError> {
-    let image = visible(tank, id).await?.value;
+pub async fn download(tank: &Tank, ctx: &Context, id: &str) -> Result<Response<ResponseBody>, ApiError> {
+    let image = visible(tank, ctx, id).await?.value;
     let location = match (&image.status, &image.location) {
         (Status::Active, Some(l)) => l.clone(),
         _ => {
@@ -337,12 +366,17 @@ pub async fn download(tank: &Tank, id: &str) -> Result<Response<ResponseBody>, A
 }
 
 /// `GET /v1/images` and `/v1/images/detail`.
-pub async fn list(tank: &Tank, req: &Request<Incoming>, detailed: bool) -> Result<Response<ResponseBody>, ApiError> {
-    let query = list_query(req.uri().query().unwrap_or(""))?;
+pub async fn list(
+    tank: &Tank,
+    ctx: &Context,
+    req: &Request<Incoming>,
+    detailed: bool,
+) -> Result<Response<ResponseBody>, ApiError> {
+    let query = list_query(req.uri().query().unwrap_or(""), ctx, &tank.api)?;
     let marker = query.marker;
     let images = blocking(&tank.registry, move |r| r.list(&query)).await.map_err(|e| match marker {
         Some(m) if e.status == StatusCode::BAD_REQUEST => {
-            ApiError::bad_request(format!("invalid marker {m}: no such image"))
+            ApiError::bad_request(format!("invalid marker {m}: no image with that id is visible to you"))
         }
         _ => e,
     })?;
@@ -351,17 +385,35 @@ pub async fn list(tank: &Tank, req: &Request<Incoming>, detailed: bool) -> Resul
     Ok(json_response(StatusCode::OK, body.to_string()))
 }
 
-/// The paging parameters and `changes-since` (the other filters come with the full list
-/// API).
-fn list_query(query: &str) -> Result<ListQuery, ApiError> {
-    let mut q = ListQuery::new(Viewer::admin());
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
+/// The pairs of a query string, both sides percent-decoded.
+pub(super) fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    query.split('&').filter(|p| !p.is_empty()).map(|pair| {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = percent_decode(&value.replace('+', " "));
+        (percent_decode(&key.replace('+', " ")), percent_decode(&value.replace('+', " ")))
+    })
+}
+
+/// A list request's filters, sort and page (reference §1.5). Every value is checked, and
+/// a bad one is refused naming the parameter.
+fn list_query(query: &str, ctx: &Context, api: &ApiSettings) -> Result<ListQuery, ApiError> {
+    let mut q = ListQuery::new(ctx.viewer());
+    q.limit = api.limit_param_default;
+    // E0's default: public images, and the caller's own and shared ones.
+    q.filters.is_public = Some(true);
+    let mut properties = BTreeMap::new();
+    for (key, value) in query_pairs(query) {
         let bad = |why: &str| ApiError::bad_request(format!("invalid {key} {value:?}: {why}"));
-        match key {
+        let count = || value.parse::<u64>().map_err(|_| bad("must be a whole number of 0 or more"));
+        let flag = || match value.to_ascii_lowercase().as_str() {
+            "none" => Ok(None),
+            "true" | "1" => Ok(Some(true)),
+            "false" | "0" => Ok(Some(false)),
+            _ => Err(bad("must be true, false or none")),
+        };
+        match key.as_str() {
             "limit" => {
-                q.limit = value.parse::<u32>().map_err(|_| bad("must be a whole number of 0 or more"))?.min(1000)
+                q.limit =
+                    value.parse::<u32>().map_err(|_| bad("must be a whole number of 0 or more"))?.min(api.api_limit_max)
             }
             "marker" => q.marker = Some(value.parse().map_err(|_| bad("must be an image id"))?),
             "sort_key" => {
@@ -376,10 +428,37 @@ fn list_query(query: &str) -> Result<ListQuery, ApiError> {
                 let when = value.replace(' ', "+");
                 q.filters.changes_since = Some(when.parse().map_err(|_| bad("must be an ISO 8601 time"))?)
             }
-            _ => {}
+            "name" => q.filters.name = Some(value.clone()),
+            "status" => q.filters.status = Some(value.parse().map_err(|e| bad(&format!("{e}")))?),
+            "disk_format" => q.filters.disk_format = Some(value.parse().map_err(|e| bad(&format!("{e}")))?),
+            "container_format" => q.filters.container_format = Some(value.parse().map_err(|e| bad(&format!("{e}")))?),
+            "size_min" => q.filters.size_min = Some(count()?),
+            "size_max" => q.filters.size_max = Some(count()?),
+            "min_ram" => q.filters.min_ram = Some(count()?),
+            "min_disk" => q.filters.min_disk = Some(count()?),
+            "is_public" => q.filters.is_public = flag()?,
+            "protected" => q.filters.protected = flag()?,
+            other => match other.strip_prefix("property-") {
+                Some(name) if !name.is_empty() => {
+                    properties.insert(name.to_owned(), value.clone());
+                }
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "unknown list parameter {other:?}; filters are name, status, disk_format, container_format, \
+                         size_min, size_max, min_ram, min_disk, is_public, protected, changes-since and \
+                         property-<key>; paging takes limit, marker, sort_key and sort_dir"
+                    )))
+                }
+            },
         }
     }
+    q.filters.properties = properties;
     Ok(q)
+}
+
+/// A path segment with its `%XX` escapes decoded (member names may hold any character).
+pub(super) fn decode_segment(segment: &str) -> String {
+    percent_decode(segment)
 }
 
 /// Decodes `%XX` escapes in a query value; a malformed escape is kept as it is.
@@ -405,8 +484,8 @@ fn percent_decode(s: &str) -> String {
 
 /// `DELETE /v1/images/{id}`: the data first, then the record, so a failure never leaves
 /// data without an image pointing at it.
-pub async fn delete(tank: &Tank, id: &str) -> Result<Response<ResponseBody>, ApiError> {
-    let record = visible(tank, id).await?;
+pub async fn delete(tank: &Tank, ctx: &Context, id: &str) -> Result<Response<ResponseBody>, ApiError> {
+    let record = modifiable(tank, ctx, id, "delete it").await?;
     let image = record.value;
     if image.protected {
         return Err(ApiError::new(
@@ -445,17 +524,64 @@ pub async fn delete(tank: &Tank, id: &str) -> Result<Response<ResponseBody>, Api
 mod tests {
     use super::*;
 
+    fn admin() -> Context {
+        Context::from_headers(&HeaderMap::new(), true).unwrap()
+    }
+
     #[test]
     fn list_parameters_are_checked_and_decoded() {
-        let q = list_query("limit=5&sort_key=name&sort_dir=asc&changes-since=2020-01-02T03%3A04%3A05").unwrap();
+        let api = ApiSettings::default();
+        let q = list_query("limit=5&sort_key=name&sort_dir=asc&changes-since=2020-01-02T03%3A04%3A05", &admin(), &api)
+            .unwrap();
         assert_eq!((q.limit, q.sort_key, q.sort_dir), (5, SortKey::Name, SortDir::Asc));
         assert_eq!(q.filters.changes_since.unwrap().to_string(), "2020-01-02T03:04:05.000000");
-        assert_eq!(list_query("limit=99999").unwrap().limit, 1000);
-        for bad in ["limit=-1", "limit=x", "marker=nope", "sort_key=colour", "sort_dir=up", "changes-since=yesterday"] {
-            let e = list_query(bad).unwrap_err();
+        assert_eq!(list_query("limit=99999", &admin(), &api).unwrap().limit, 1000);
+        let small = ApiSettings { limit_param_default: 7, api_limit_max: 9, ..ApiSettings::default() };
+        assert_eq!(list_query("", &admin(), &small).unwrap().limit, 7);
+        assert_eq!(list_query("limit=10", &admin(), &small).unwrap().limit, 9);
+        for bad in [
+            "limit=-1",
+            "limit=x",
+            "marker=nope",
+            "sort_key=colour",
+            "sort_dir=up",
+            "changes-since=yesterday",
+            "size_min=-3",
+            "size_max=big",
+            "min_ram=1.5",
+            "min_disk=x",
+            "is_public=maybe",
+            "protected=2",
+            "status=sleeping",
+            "disk_format=floppy",
+            "container_format=box",
+            "colour=blue",
+        ] {
+            let e = list_query(bad, &admin(), &api).unwrap_err();
             let key = bad.split('=').next().unwrap();
             assert!(e.message.contains(key), "{bad}: {}", e.message);
         }
         assert_eq!(percent_decode("a%20b%zz%4"), "a b%zz%4");
+    }
+
+    #[test]
+    fn every_filter_reaches_the_query() {
+        let q = list_query(
+            "name=my%20image&status=active&disk_format=qcow2&container_format=bare&size_min=1&size_max=9\
+             &min_ram=2&min_disk=3&is_public=none&protected=false&property-os%5Fdistro=debian+12",
+            &admin(),
+            &ApiSettings::default(),
+        )
+        .unwrap();
+        let f = &q.filters;
+        assert_eq!(f.name.as_deref(), Some("my image"));
+        assert_eq!(f.status, Some(Status::Active));
+        assert_eq!(f.disk_format.map(|d| d.as_str()), Some("qcow2"));
+        assert_eq!(f.container_format.map(|c| c.as_str()), Some("bare"));
+        assert_eq!((f.size_min, f.size_max, f.min_ram, f.min_disk), (Some(1), Some(9), Some(2), Some(3)));
+        assert_eq!((f.is_public, f.protected), (None, Some(false)));
+        assert_eq!(f.properties.get("os_distro").map(String::as_str), Some("debian 12"));
+        // Without is_public, E0's default: public, own and shared images.
+        assert_eq!(list_query("", &admin(), &ApiSettings::default()).unwrap().filters.is_public, Some(true));
     }
 }

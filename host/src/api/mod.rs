@@ -4,8 +4,10 @@
 //! is easier to check against Glance's endpoint list (docs/api-v1.md) than a router crate's
 //! DSL.
 
+pub mod context;
 pub mod error;
 mod images;
+mod members;
 pub mod meta;
 pub mod transfer;
 
@@ -18,7 +20,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use self::error::ApiError;
+use self::{context::Context, error::ApiError};
 use crate::state::Tank;
 
 /// Every response body: small JSON or a streamed image.
@@ -90,22 +92,35 @@ async fn route(tank: Arc<Tank>, req: Request<Incoming>) -> Result<Response<Respo
     let Some(rest) = v1_path(&path, req.headers()) else {
         return Ok(versions(&req));
     };
-    let segments: Vec<&str> = rest.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segments: Vec<String> =
+        rest.trim_matches('/').split('/').filter(|s| !s.is_empty()).map(images::decode_segment).collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let ctx = Context::from_headers(req.headers(), tank.api.owner_is_tenant)?;
+    let ctx = &ctx;
     let method = req.method().clone();
     match (method, segments.as_slice()) {
-        (Method::GET, [] | ["images"]) => images::list(&tank, &req, false).await,
-        (Method::GET, ["images", "detail"]) => images::list(&tank, &req, true).await,
-        (Method::POST, ["images"]) => images::create(&tank, req).await,
-        (Method::HEAD, ["images", id]) => images::head(&tank, id).await,
-        (Method::GET, ["images", id]) => images::download(&tank, id).await,
-        (Method::PUT, ["images", id]) => {
-            let id = id.to_string();
-            images::update(&tank, &id, req).await
-        }
-        (Method::DELETE, ["images", id]) => images::delete(&tank, id).await,
-        (_, [] | ["images"] | ["images", "detail"] | ["images", _]) => {
-            Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed on {path}", req.method())))
-        }
+        (Method::GET, [] | ["images"]) => images::list(&tank, ctx, &req, false).await,
+        (Method::GET, ["images", "detail"]) => images::list(&tank, ctx, &req, true).await,
+        (Method::POST, ["images"]) => images::create(&tank, ctx, req).await,
+        (Method::HEAD, ["images", id]) => images::head(&tank, ctx, id).await,
+        (Method::GET, ["images", id]) => images::download(&tank, ctx, id).await,
+        (Method::PUT, ["images", id]) => images::update(&tank, ctx, id, req).await,
+        (Method::DELETE, ["images", id]) => images::delete(&tank, ctx, id).await,
+        (Method::GET, ["images", id, "members"]) => members::list(&tank, ctx, id).await,
+        (Method::PUT, ["images", id, "members"]) => members::replace(&tank, ctx, id, req).await,
+        (Method::PUT, ["images", id, "members", member]) => members::add(&tank, ctx, id, member, req).await,
+        (Method::DELETE, ["images", id, "members", member]) => members::remove(&tank, ctx, id, member).await,
+        (Method::GET, ["shared-images", member]) => members::shared_with(&tank, ctx, member).await,
+        (
+            _,
+            []
+            | ["images"]
+            | ["images", "detail"]
+            | ["images", _]
+            | ["images", _, "members"]
+            | ["images", _, "members", _]
+            | ["shared-images", _],
+        ) => Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed on {path}", req.method()))),
         _ => Err(ApiError::new(StatusCode::NOT_FOUND, format!("no such resource: {path}"))),
     }
 }
