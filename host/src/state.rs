@@ -55,6 +55,9 @@ pub struct Tank {
     pub stores: Stores,
     /// The API's limits and rules.
     pub api: crate::config::ApiSettings,
+    /// Uploads in progress on this server, by image: sending `true` stops one (when its
+    /// image is deleted).
+    pub uploads: std::sync::Mutex<HashMap<tank_core::ImageId, tokio::sync::watch::Sender<bool>>>,
 }
 
 /// Now, as the registry records it.
@@ -70,7 +73,7 @@ impl Tank {
     pub fn open(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Tank> {
         let registry = open_registry(config, catalog)?;
         let stores = open_stores(config, catalog)?;
-        Ok(Tank { registry: Arc::new(registry), stores, api: config.api.clone() })
+        Ok(Tank { registry: Arc::new(registry), stores, api: config.api.clone(), uploads: Default::default() })
     }
 
     /// Images a crash left in `saving` become `killed`, and their partial data is removed.

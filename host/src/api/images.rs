@@ -85,7 +85,7 @@ fn has_body(headers: &HeaderMap) -> bool {
 
 /// Checks an upload's headers before anything is created, and returns the size the body
 /// must have, if known.
-fn check_upload_headers(headers: &HeaderMap, declared: Option<u64>) -> Result<Option<u64>, ApiError> {
+fn check_upload_headers(headers: &HeaderMap, declared: Option<u64>, cap: u64) -> Result<Option<u64>, ApiError> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if content_type.split(';').next().map(str::trim) != Some("application/octet-stream") {
         return Err(ApiError::bad_request(format!(
@@ -111,6 +111,12 @@ fn check_upload_headers(headers: &HeaderMap, declared: Option<u64>) -> Result<Op
     let size = length.or(declared);
     if size.is_some_and(|s| s > SIZE_CAP) {
         return Err(ApiError::bad_request(format!("images larger than {SIZE_CAP} bytes are not accepted")));
+    }
+    if let Some(s) = size.filter(|&s| s > cap) {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the image's {s} bytes are more than image_size_cap ({cap} bytes); nothing was created"),
+        ));
     }
     Ok(size)
 }
@@ -159,7 +165,7 @@ pub async fn create(tank: &Tank, ctx: &Context, req: Request<Incoming>) -> Resul
     }
     refuse_unsupported(&m)?;
     let upload = has_body(&parts.headers);
-    let size = if upload { check_upload_headers(&parts.headers, m.patch.size)? } else { None };
+    let size = if upload { check_upload_headers(&parts.headers, m.patch.size, tank.api.image_size_cap)? } else { None };
     let store = pick_store(tank, m.patch.store.as_deref())?;
 
     let mut image = Image::new(m.patch.id.unwrap_or_else(ImageId::random), now());
@@ -183,6 +189,37 @@ pub async fn create(tank: &Tank, ctx: &Context, req: Request<Incoming>) -> Resul
     Ok(image_response(StatusCode::CREATED, &image))
 }
 
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// How many bytes `image`'s upload may bring: `image_size_cap`, and what is left of its
+/// owner's `user_storage_quota` (active and uploading images count; the quota needs a
+/// look at every image, so it costs a registry scan per upload when it is set).
+async fn upload_limit(tank: &Tank, image: &Image) -> Result<transfer::Limit, ApiError> {
+    let cap = tank.api.image_size_cap;
+    let mut limit = transfer::Limit { bytes: cap, reason: format!("image_size_cap ({cap} bytes)") };
+    let quota = tank.api.user_storage_quota;
+    if quota > 0 {
+        if let Some(owner) = image.owner.clone() {
+            let me = image.id;
+            let used: u64 = blocking(&tank.registry, move |r| {
+                let all = r.with_status(&[Status::Active, Status::Saving])?;
+                Ok(all.iter().filter(|i| i.id != me && i.owner.as_ref() == Some(&owner)).map(|i| i.size).sum())
+            })
+            .await?;
+            let left = quota.saturating_sub(used);
+            if left < limit.bytes {
+                limit = transfer::Limit {
+                    bytes: left,
+                    reason: format!("what is left of the owner's user_storage_quota ({left} of {quota} bytes)"),
+                };
+            }
+        }
+    }
+    Ok(limit)
+}
+
 /// Moves a queued image through `saving` to `active` with the body's data, or to `killed`
 /// with nothing left in the store.
 async fn upload_data(
@@ -201,8 +238,12 @@ async fn upload_data(
     let saving = image.clone();
     let revision = blocking(&tank.registry, move |r| r.update(&saving, revision)).await?;
 
+    let limit = upload_limit(tank, &image).await?;
+    let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
+    lock(&tank.uploads).insert(image.id, cancel_tx);
     let started = std::time::Instant::now();
-    let received = transfer::receive(body, store.clone(), image.id, size).await;
+    let received = transfer::receive(body, store.clone(), image.id, size, &limit, cancel).await;
+    lock(&tank.uploads).remove(&image.id);
     let received_ms = started.elapsed().as_millis() as u64;
     let outcome = match received {
         Err(e) => Err(e),
@@ -297,7 +338,7 @@ pub async fn update(
         )));
     }
     let declared = m.patch.size.or((record.value.size > 0).then_some(record.value.size));
-    let size = if upload { check_upload_headers(&parts.headers, declared)? } else { None };
+    let size = if upload { check_upload_headers(&parts.headers, declared, tank.api.image_size_cap)? } else { None };
     let store = if upload { Some(pick_store(tank, m.patch.store.as_deref())?) } else { None };
 
     let mut patch = m.patch;
@@ -505,6 +546,7 @@ pub async fn delete(tank: &Tank, ctx: &Context, id: &str) -> Result<Response<Res
     }
     // The data is gone: the record must follow even if another request changed it since.
     let id = image.id;
+    let was_saving = image.status == Status::Saving;
     blocking(&tank.registry, move |r| loop {
         let mut current = r.get(id)?;
         if current.value.status == Status::Deleted {
@@ -517,6 +559,13 @@ pub async fn delete(tank: &Tank, ctx: &Context, id: &str) -> Result<Response<Res
         }
     })
     .await?;
+    if was_saving {
+        // Stop the upload here: it removes its partial data. (An upload on another server
+        // finds the image deleted when it finishes, and removes its data then.)
+        if let Some(stop) = lock(&tank.uploads).get(&id) {
+            let _ = stop.send(true);
+        }
+    }
     Ok(Response::new(full(Vec::new())))
 }
 

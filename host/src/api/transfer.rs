@@ -18,11 +18,12 @@ use std::{
 };
 
 use bytes::{Bytes, BytesMut};
+use http::StatusCode;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use md5::{Digest, Md5};
 use tank_core::ImageId;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::error::ApiError;
 use crate::plugin::handles::{self, Reader, Store, Writer};
@@ -44,14 +45,37 @@ pub struct Received {
     pub checksum: String,
 }
 
+/// The most bytes an upload may bring, and what sets that limit (for the 413's message).
+#[derive(Debug, Clone)]
+pub struct Limit {
+    /// Bytes.
+    pub bytes: u64,
+    /// "image_size_cap (1099511627776 bytes)", say.
+    pub reason: String,
+}
+
+impl Limit {
+    /// The 413 for an upload that goes past this limit.
+    pub fn exceeded(&self) -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the image is larger than {}; nothing was kept", self.reason),
+        )
+    }
+}
+
 /// Streams `body` into a new write of image `id` in `store`. `declared` is the size the
-/// client announced; more or fewer bytes are refused. On any error the write is aborted
-/// before this returns, so nothing is left in the store.
+/// client announced; more or fewer bytes are refused, and so is anything past `limit`,
+/// counted as it arrives (a chunked body declares nothing). A `true` on `cancel` stops
+/// the upload. On any error the write is aborted before this returns, so nothing is left
+/// in the store.
 pub async fn receive(
     body: Incoming,
     store: Arc<Store>,
     id: ImageId,
     declared: Option<u64>,
+    limit: &Limit,
+    cancel: watch::Receiver<bool>,
 ) -> Result<Received, ApiError> {
     let add_store = store.clone();
     let writer = tokio::task::spawn_blocking(move || add_store.add(id, declared)).await??;
@@ -75,7 +99,7 @@ pub async fn receive(
         hex::encode(md5.finalize())
     });
 
-    let pumped = pump(body, declared, &to_writer, &to_hasher).await;
+    let pumped = pump(body, declared, limit, cancel, &to_writer, &to_hasher).await;
     drop((to_writer, to_hasher));
     let (writer, written) = writing.await?;
     let checksum = hashing.await?;
@@ -108,6 +132,8 @@ pub async fn discard(writer: Writer) {
 async fn pump(
     mut body: Incoming,
     declared: Option<u64>,
+    limit: &Limit,
+    mut cancel: watch::Receiver<bool>,
     to_writer: &mpsc::Sender<Bytes>,
     to_hasher: &mpsc::Sender<Bytes>,
 ) -> Result<u64, ApiError> {
@@ -121,10 +147,26 @@ async fn pump(
         to_writer.send(chunk.clone()).await.map_err(|_| gone())?;
         to_hasher.send(chunk).await.map_err(|_| gone())
     };
-    while let Some(frame) = body.frame().await {
+    // A dropped sender is no cancellation: only an explicit `true` stops the upload.
+    let mut watching = true;
+    loop {
+        let frame = tokio::select! {
+            frame = body.frame() => frame,
+            stopped = cancel.wait_for(|stop| *stop), if watching => {
+                if stopped.is_ok() {
+                    return Err(ApiError::conflict("the image was deleted during the upload; nothing was kept"));
+                }
+                watching = false;
+                continue;
+            }
+        };
+        let Some(frame) = frame else { break };
         let frame = frame.map_err(|e| ApiError::bad_request(format!("the upload was interrupted: {e}")))?;
         let Ok(data) = frame.into_data() else { continue };
         total += data.len() as u64;
+        if total > limit.bytes {
+            return Err(limit.exceeded());
+        }
         if let Some(d) = declared {
             if total > d {
                 return Err(ApiError::bad_request(format!(
