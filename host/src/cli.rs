@@ -19,6 +19,7 @@ use crate::{
         loader::{self, Catalog, Depth, Entry},
         pack,
     },
+    scrubber,
     state::{self, Tank},
 };
 
@@ -47,6 +48,22 @@ pub enum Command {
     ///
     /// Example: tank plugins --verify
     Plugins(PluginsArgs),
+    /// Remove the data of images deleted with delayed_delete once scrub_time has passed.
+    ///
+    /// One pass, or with --daemon a pass every wakeup_time seconds. `tank api` runs the
+    /// same passes itself when delayed_delete is on; this command is for a registry that
+    /// another process can share (registry_driver = "remote"), or a stopped API server
+    /// (sled lets one process at a time open its database).
+    ///
+    /// Example: tank scrubber --config /etc/tank/tank.toml --daemon
+    Scrubber {
+        /// The configuration file (found as for `tank api`).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Keep running, a pass every wakeup_time seconds.
+        #[arg(long)]
+        daemon: bool,
+    },
 }
 
 /// `tank plugins`.
@@ -95,6 +112,7 @@ pub enum PluginsAction {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Api { config } => api(config.as_deref()),
+        Command::Scrubber { config, daemon } => scrubber(config.as_deref(), daemon),
         Command::Plugins(args) => match args.action {
             Some(PluginsAction::Pack { manifest, library, out }) => {
                 pack::pack(&manifest, &library, &out)?;
@@ -103,6 +121,43 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             None => plugins(&args),
         },
+    }
+}
+
+/// Scrubber passes every `wakeup_time` seconds, on the blocking pool.
+async fn scrub_forever(tank: Arc<Tank>) {
+    let (scrub_time, wakeup) =
+        (std::time::Duration::from_secs(tank.api.scrub_time), std::time::Duration::from_secs(tank.api.wakeup_time));
+    loop {
+        let pass_tank = tank.clone();
+        match tokio::task::spawn_blocking(move || scrubber::scrub_once(&pass_tank, scrub_time)).await {
+            Ok(Ok(pass)) if pass.scrubbed + pass.failed > 0 => {
+                tracing::info!(scrubbed = pass.scrubbed, waiting = pass.waiting, failed = pass.failed, "scrubber pass")
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!("scrubber pass failed: {e:#}"),
+            Err(e) => tracing::error!("scrubber pass failed: {e}"),
+        }
+        tokio::time::sleep(wakeup).await;
+    }
+}
+
+fn scrubber(config_path: Option<&Path>, daemon: bool) -> anyhow::Result<()> {
+    let config = load_config(config_path)?;
+    init_logging(config.verbose);
+    let mut catalog = loader::scan(&config.plugin_dirs, Depth::Load, host_log::max_level());
+    let tank = Tank::open(&config, &mut catalog)?;
+    let scrub_time = std::time::Duration::from_secs(config.api.scrub_time);
+    loop {
+        let pass = scrubber::scrub_once(&tank, scrub_time)?;
+        println!("scrubbed {}, waiting {}, failed {}", pass.scrubbed, pass.waiting, pass.failed);
+        if !daemon {
+            if pass.failed > 0 {
+                bail!("{} images could not be scrubbed (see the log); they stay queued for the next pass", pass.failed);
+            }
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_secs(config.api.wakeup_time));
     }
 }
 
@@ -149,8 +204,12 @@ fn api(config_path: Option<&Path>) -> anyhow::Result<()> {
         })?;
         let local = listener.local_addr()?;
         tracing::info!("listening on http://{local}");
+        let tank = Arc::new(tank);
+        if tank.api.delayed_delete {
+            tokio::spawn(scrub_forever(tank.clone()));
+        }
         tokio::select! {
-            r = crate::api::serve(Arc::new(tank), listener) => r,
+            r = crate::api::serve(tank, listener) => r,
             _ = shutdown_signal() => {
                 tracing::info!("stopping");
                 Ok(())

@@ -69,6 +69,14 @@ pub struct ApiSettings {
     /// The most bytes of active and uploading images one owner may hold; 0 is no limit
     /// (`user_storage_quota`).
     pub user_storage_quota: u64,
+    /// Deleting an image only marks it `pending_delete`; the scrubber removes its data
+    /// later (`delayed_delete`).
+    pub delayed_delete: bool,
+    /// Seconds a `pending_delete` image's data is kept before the scrubber removes it
+    /// (`scrub_time`).
+    pub scrub_time: u64,
+    /// Seconds between two scrubber passes (`wakeup_time`).
+    pub wakeup_time: u64,
 }
 
 impl Default for ApiSettings {
@@ -79,6 +87,9 @@ impl Default for ApiSettings {
             owner_is_tenant: true,
             image_size_cap: 1 << 40,
             user_storage_quota: 0,
+            delayed_delete: false,
+            scrub_time: 43200,
+            wakeup_time: 300,
         }
     }
 }
@@ -108,6 +119,9 @@ struct Raw {
     owner_is_tenant: Option<bool>,
     image_size_cap: Option<u64>,
     user_storage_quota: Option<u64>,
+    delayed_delete: Option<bool>,
+    scrub_time: Option<u64>,
+    wakeup_time: Option<u64>,
 }
 
 fn default_api_host() -> String {
@@ -161,7 +175,13 @@ impl Config {
             owner_is_tenant: raw.owner_is_tenant.unwrap_or(defaults.owner_is_tenant),
             image_size_cap: raw.image_size_cap.unwrap_or(defaults.image_size_cap),
             user_storage_quota: raw.user_storage_quota.unwrap_or(defaults.user_storage_quota),
+            delayed_delete: raw.delayed_delete.unwrap_or(defaults.delayed_delete),
+            scrub_time: raw.scrub_time.unwrap_or(defaults.scrub_time),
+            wakeup_time: raw.wakeup_time.unwrap_or(defaults.wakeup_time),
         };
+        if api.wakeup_time == 0 {
+            return Err(ConfigError(format!("{}: wakeup_time must be at least 1 second", path.display())));
+        }
         if api.api_limit_max == 0 {
             return Err(ConfigError(format!("{}: api_limit_max must be at least 1", path.display())));
         }
@@ -262,7 +282,8 @@ mod tests {
                 api_limit_max: 50,
                 owner_is_tenant: false,
                 image_size_cap: 1024,
-                user_storage_quota: 5
+                user_storage_quota: 5,
+                ..ApiSettings::default()
             }
         );
         let e = parse("limit_param_default = 100\napi_limit_max = 50\n").unwrap_err().to_string();

@@ -320,3 +320,51 @@ fn deleting_an_image_while_it_uploads_stops_the_upload_and_keeps_no_data() {
     assert!(d.data_files().is_empty(), "partial data must go: {:?}", d.data_files());
     assert_eq!(s.head(&format!("/v1/images/{id}")).status, 404);
 }
+
+#[test]
+fn delayed_delete_keeps_the_data_until_the_scrubber_removes_it_after_scrub_time() {
+    let d = Deployment::new();
+    // A long scrub_time: the deleted image's data must wait.
+    let config = d.config("delayed_delete = true\nscrub_time = 3600\n");
+    let config = config.to_str().unwrap().to_owned();
+    let s = d.start();
+    let id = s.upload(&tank_tests::data(100_000, 1), &[]).json()["image"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(s.send("DELETE", &format!("/v1/images/{id}"), &[], Bytes::new()).status, 200);
+    assert_eq!(s.head(&format!("/v1/images/{id}")).status, 404, "a deleted image is gone for clients");
+    let listed = s.get("/v1/images/detail?is_public=none&changes-since=2000-01-01T00:00:00").json();
+    assert_eq!(listed["images"][0]["status"], "pending_delete", "{listed}");
+    assert_eq!(d.data_files(), vec![id.clone()]);
+    s.stop();
+
+    // One pass of the scrubber leaves it, since scrub_time has not passed.
+    let (ok, out, err) = tank_tests::tank(&["scrubber", "--config", &config]);
+    assert!(ok, "{err}");
+    assert!(out.contains("scrubbed 0, waiting 1"), "{out}");
+    assert_eq!(d.data_files(), vec![id.clone()]);
+
+    // With scrub_time passed, the pass removes the data, and the image is deleted for good.
+    d.config("delayed_delete = true\nscrub_time = 0\n");
+    let (ok, out, err) = tank_tests::tank(&["scrubber", "--config", &config]);
+    assert!(ok, "{err}");
+    assert!(out.contains("scrubbed 1, waiting 0"), "{out}");
+    assert!(d.data_files().is_empty(), "{:?}", d.data_files());
+    let s = d.start();
+    let listed = s.get("/v1/images/detail?is_public=none&changes-since=2000-01-01T00:00:00").json();
+    assert_eq!(listed["images"][0]["status"], "deleted", "{listed}");
+}
+
+#[test]
+fn the_api_server_scrubs_by_itself_when_delayed_delete_is_on() {
+    let d = Deployment::new();
+    d.config("delayed_delete = true\nscrub_time = 0\nwakeup_time = 1\n");
+    let s = d.start();
+    let id = s.upload(&tank_tests::data(100_000, 1), &[]).json()["image"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(s.send("DELETE", &format!("/v1/images/{id}"), &[], Bytes::new()).status, 200);
+    tank_tests::wait_until(std::time::Duration::from_secs(20), "the scrubber to remove the data", || {
+        d.data_files().is_empty()
+    });
+    tank_tests::wait_until(std::time::Duration::from_secs(20), "the image to be deleted for good", || {
+        let listed = s.get("/v1/images/detail?is_public=none&changes-since=2000-01-01T00:00:00").json();
+        listed["images"][0]["status"] == "deleted"
+    });
+}

@@ -534,6 +534,26 @@ pub async fn delete(tank: &Tank, ctx: &Context, id: &str) -> Result<Response<Res
             format!("image {id} is protected; set x-image-meta-protected: false first"),
         ));
     }
+    if tank.api.delayed_delete && image.location.is_some() {
+        // The data stays for scrub_time; the scrubber removes it (crate::scrubber).
+        let id = image.id;
+        blocking(&tank.registry, move |r| loop {
+            let mut current = r.get(id)?;
+            if matches!(current.value.status, Status::Deleted | Status::PendingDelete) {
+                return Ok(());
+            }
+            current
+                .value
+                .set_status(Status::PendingDelete, now())
+                .map_err(|e| tank_sdk::Error::backend(e.to_string()))?;
+            match r.update(&current.value, current.revision) {
+                Err(e) if e.kind == ErrorKind::CONFLICT => continue,
+                other => return other.map(drop),
+            }
+        })
+        .await?;
+        return Ok(Response::new(full(Vec::new())));
+    }
     if let Some(location) = image.location.clone() {
         let store = store_holding(tank, &image)?;
         match tokio::task::spawn_blocking(move || store.delete(location.expose())).await? {
