@@ -178,7 +178,7 @@ impl ListQuery {
     /// chosen direction. The tie-breakers make every marker position unambiguous.
     pub fn compare(&self, a: &Image, b: &Image) -> Ordering {
         let by_key = match self.sort_key {
-            SortKey::Id => Ordering::Equal,
+            SortKey::Id => a.id.cmp(&b.id),
             SortKey::Name => a.name.cmp(&b.name),
             SortKey::Status => a.status.as_str().cmp(b.status.as_str()),
             SortKey::DiskFormat => a.disk_format.map(|d| d.as_str()).cmp(&b.disk_format.map(|d| d.as_str())),
@@ -235,6 +235,19 @@ mod tests {
         assert_eq!(p2[0].name.as_deref(), Some("img3"));
         q.sort_dir = SortDir::Asc;
         assert_eq!(q.page(images, None)[0].name.as_deref(), Some("img0"));
+    }
+
+    #[test]
+    fn sort_by_id_orders_by_id_not_by_creation() {
+        // Created in the opposite order of their ids: sort_key=id must follow the ids.
+        let (mut a, mut b) = (image(2, true, None), image(1, true, None));
+        a.id = ImageId::from_bytes([1; 16]);
+        b.id = ImageId::from_bytes([2; 16]);
+        let mut q = ListQuery::new(Viewer::admin());
+        q.sort_key = SortKey::Id;
+        q.sort_dir = SortDir::Asc;
+        let ids: Vec<_> = q.page([b.clone(), a.clone()], None).into_iter().map(|i| i.id).collect();
+        assert_eq!(ids, [a.id, b.id]);
     }
 
     #[test]

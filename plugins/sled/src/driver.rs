@@ -1,15 +1,22 @@
-//! The sled driver's operations: one record per image, compare-and-swap writes, each
-//! flushed before it returns, and lists answered by scanning.
+//! The sled driver's operations: one record per image, keyset indexes for lists, every
+//! write a transaction over the record and its index keys, flushed before it returns.
 
-use std::path::PathBuf;
+use std::{ops::Bound, path::PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sled::{
+    transaction::{ConflictableTransactionError, TransactionError, TransactionalTree},
+    Transactional, Tree,
+};
 use tank_sdk::{
-    image::{query::ListQuery, Image, ImageId, Status},
-    Error, ErrorKind, OpenContext, RegistryDriver, Result, Revision, Revisioned,
+    image::{
+        query::{ListQuery, SortDir, SortKey},
+        Image, ImageId, Status,
+    },
+    Error, OpenContext, RegistryDriver, Result, Revision, Revisioned,
 };
 
-use crate::{config::Config, error};
+use crate::{config::Config, error, index};
 
 /// A stored record: the value under the image id's 16 bytes.
 #[derive(Serialize, Deserialize)]
@@ -18,11 +25,28 @@ struct Record {
     image: Image,
 }
 
+/// The `meta` tree's key that says which index layout the database has.
+const INDEX_VERSION_KEY: &[u8] = b"index_version";
+/// The index layout this driver writes: [`index::INDEXED`] with [`index::entry`] keys.
+const INDEX_VERSION: &[u8] = b"1";
+
 /// Image metadata in sled.
 pub struct SledDriver {
     db: sled::Db,
+    /// The records, by id: sled's default tree, where databases before the indexes had
+    /// them too.
+    records: Tree,
+    /// One tree per entry of [`index::INDEXED`], in that order; values are empty.
+    indexes: Vec<Tree>,
     /// The database directory, for error messages.
     path: PathBuf,
+}
+
+/// What a write transaction ends with: a registry error of its own, or sled's.
+type TxResult<T> = std::result::Result<T, ConflictableTransactionError<Error>>;
+
+fn abort<T>(e: Error) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(e))
 }
 
 impl SledDriver {
@@ -45,19 +69,71 @@ impl SledDriver {
         self.db.flush().map(drop).map_err(self.backend("flushing to disk"))
     }
 
-    fn read(&self, id: ImageId) -> Result<Option<(sled::IVec, Record)>> {
-        let Some(bytes) = self.db.get(id.as_bytes()).map_err(self.backend("reading an image"))? else {
+    fn read(&self, id: ImageId) -> Result<Option<Record>> {
+        let Some(bytes) = self.records.get(id.as_bytes()).map_err(self.backend("reading an image"))? else {
             return Ok(None);
         };
-        let record = self.decode(id.as_bytes(), &bytes)?;
-        Ok(Some((bytes, record)))
+        self.decode(id.as_bytes(), &bytes).map(Some)
     }
 
-    fn scan(&self) -> impl Iterator<Item = Result<Image>> + '_ {
-        self.db.iter().map(|kv| {
-            let (k, v) = kv.map_err(self.backend("scanning"))?;
-            Ok(self.decode(&k, &v)?.image)
+    /// The tree that orders images by `key`.
+    fn tree(&self, key: SortKey) -> &Tree {
+        match index::INDEXED.iter().position(|(k, _)| *k == key) {
+            Some(n) => &self.indexes[n],
+            None => &self.records,
+        }
+    }
+
+    /// Runs `f` as one transaction over the records (`tx[0]`) and every index
+    /// (`tx[1..]`, in [`index::INDEXED`] order): all of its writes happen or none does.
+    fn transaction<T>(&self, what: &str, f: impl Fn(&[TransactionalTree]) -> TxResult<T>) -> Result<T> {
+        let trees: Vec<&Tree> = std::iter::once(&self.records).chain(&self.indexes).collect();
+        trees[..].transaction(|tx| f(tx)).map_err(|e| match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => error::backend(&self.path, what, e),
         })
+    }
+
+    /// The index keys of `image`, in [`index::INDEXED`] order.
+    fn entries(image: &Image) -> impl Iterator<Item = Vec<u8>> + '_ {
+        index::INDEXED.iter().map(move |(key, _)| index::entry(*key, image))
+    }
+
+    /// The record an index key points at, if it is still at that key: a write between
+    /// reading the key and reading the record can have moved or removed the image, and it
+    /// is then listed at its new place, if any, not at the old one.
+    fn at_entry(&self, key: SortKey, entry: &[u8]) -> Result<Option<Image>> {
+        let id = index::id_of(entry).ok_or_else(|| {
+            Error::backend(format!("registry database {}: an index key of {key:?} is too short", self.path.display()))
+        })?;
+        Ok(self.read(id)?.map(|r| r.image).filter(|image| index::entry(key, image) == entry))
+    }
+
+    /// Builds every index from the records, for a database written before the indexes
+    /// existed (or whose indexing was interrupted: the version is written last).
+    fn build_indexes(&self) -> Result<()> {
+        let meta = self.db.open_tree("meta").map_err(self.backend("opening the meta tree"))?;
+        if meta.get(INDEX_VERSION_KEY).map_err(self.backend("reading the index version"))?.as_deref()
+            == Some(INDEX_VERSION)
+        {
+            return Ok(());
+        }
+        let mut batches: Vec<sled::Batch> = self.indexes.iter().map(|_| sled::Batch::default()).collect();
+        for kv in self.records.iter() {
+            let (k, v) = kv.map_err(self.backend("indexing"))?;
+            // A record that does not decode is left out of the indexes rather than
+            // keeping the database from opening: `get` still names it as corrupt.
+            let Ok(Record { image, .. }) = self.decode(&k, &v) else { continue };
+            for (batch, entry) in batches.iter_mut().zip(Self::entries(&image)) {
+                batch.insert(entry, &[]);
+            }
+        }
+        for (tree, batch) in self.indexes.iter().zip(batches) {
+            tree.clear().map_err(self.backend("indexing"))?;
+            tree.apply_batch(batch).map_err(self.backend("indexing"))?;
+        }
+        meta.insert(INDEX_VERSION_KEY, INDEX_VERSION).map_err(self.backend("writing the index version"))?;
+        self.flush()
     }
 }
 
@@ -70,81 +146,132 @@ impl RegistryDriver for SledDriver {
             .cache_capacity(config.cache_capacity_mb.saturating_mul(1 << 20))
             .open()
             .map_err(|e| error::open_failed(&path, e))?;
-        Ok(SledDriver { db, path })
+        let records = Tree::clone(&db);
+        let indexes = index::INDEXED
+            .iter()
+            .map(|(_, name)| db.open_tree(name))
+            .collect::<sled::Result<Vec<_>>>()
+            .map_err(|e| error::backend(&path, "opening the indexes", e))?;
+        let driver = SledDriver { db, records, indexes, path };
+        driver.build_indexes()?;
+        Ok(driver)
     }
 
     fn create(&self, image: &Image) -> Result<Revision> {
         let bytes = Self::encode(&Record { revision: 1, image: image.clone() })?;
-        // Absent → present in one step, so two creates of one id cannot both succeed.
-        let swapped = self
-            .db
-            .compare_and_swap(image.id.as_bytes(), None::<&[u8]>, Some(bytes))
-            .map_err(self.backend("creating an image"))?;
-        if swapped.is_err() {
-            return Err(Error::duplicate(format!("image {} already exists", image.id)));
-        }
+        let id = image.id.as_bytes();
+        self.transaction("creating an image", |tx| {
+            // Absent → present inside the transaction, so two creates of one id cannot
+            // both succeed.
+            if tx[0].get(id)?.is_some() {
+                return abort(Error::duplicate(format!("image {} already exists", image.id)));
+            }
+            tx[0].insert(id, bytes.as_slice())?;
+            for (tree, entry) in tx[1..].iter().zip(Self::entries(image)) {
+                tree.insert(entry, &[])?;
+            }
+            Ok(())
+        })?;
         self.flush()?;
         Ok(1)
     }
 
     fn get(&self, id: ImageId) -> Result<Revisioned<Image>> {
-        let (_, record) = self.read(id)?.ok_or_else(|| error::not_found(id))?;
+        let record = self.read(id)?.ok_or_else(|| error::not_found(id))?;
         Ok(Revisioned { revision: record.revision, value: record.image })
     }
 
     fn update(&self, image: &Image, revision: Revision) -> Result<Revision> {
         let id = image.id;
-        let (old, current) = self.read(id)?.ok_or_else(|| error::not_found(id))?;
-        if current.revision != revision {
-            return Err(error::conflict(id, revision, current.revision));
-        }
         let next = revision + 1;
         let bytes = Self::encode(&Record { revision: next, image: image.clone() })?;
-        // The swap is on the exact bytes read above: if anyone wrote in between, the
-        // bytes differ and this update loses, whatever revision the other writer chose.
-        let swapped = self
-            .db
-            .compare_and_swap(id.as_bytes(), Some(&old), Some(bytes))
-            .map_err(self.backend("updating an image"))?;
-        if let Err(cas) = swapped {
-            return match cas.current {
-                Some(now) => Err(error::conflict(id, revision, self.decode(id.as_bytes(), &now)?.revision)),
-                None => Err(error::not_found(id)),
+        // The revision is checked inside the transaction: sled runs it again if another
+        // writer committed in between, so of two writers at one revision only one wins.
+        self.transaction("updating an image", |tx| {
+            let Some(old) = tx[0].get(id.as_bytes())? else { return abort(error::not_found(id)) };
+            let current = match self.decode(id.as_bytes(), &old) {
+                Ok(current) => current,
+                Err(e) => return abort(e),
             };
-        }
+            if current.revision != revision {
+                return abort(error::conflict(id, revision, current.revision));
+            }
+            tx[0].insert(id.as_bytes(), bytes.as_slice())?;
+            for ((tree, was), now) in tx[1..].iter().zip(Self::entries(&current.image)).zip(Self::entries(image)) {
+                if was != now {
+                    tree.remove(was)?;
+                    tree.insert(now, &[])?;
+                }
+            }
+            Ok(())
+        })?;
         self.flush()?;
         Ok(next)
     }
 
     fn remove(&self, id: ImageId) -> Result<()> {
-        let old = self.db.remove(id.as_bytes()).map_err(self.backend("removing an image"))?;
-        if old.is_none() {
-            return Err(error::not_found(id));
-        }
+        self.transaction("removing an image", |tx| {
+            let Some(old) = tx[0].remove(id.as_bytes())? else { return abort(error::not_found(id)) };
+            // A record that does not decode cannot name its index keys; it goes anyway,
+            // and lists skip the keys left behind, whose record is missing.
+            if let Ok(old) = self.decode(id.as_bytes(), &old) {
+                for (tree, entry) in tx[1..].iter().zip(Self::entries(&old.image)) {
+                    tree.remove(entry)?;
+                }
+            }
+            Ok(())
+        })?;
         self.flush()
     }
 
+    /// Walks the sort key's index from the marker's key, in the query's direction, and
+    /// keeps the images that match until the page is full: the cost is the page plus the
+    /// images skipped on the way (hidden, not visible to the viewer, or filtered out).
     fn list(&self, query: &ListQuery) -> Result<Vec<Image>> {
         let marker = match query.marker {
             None => None,
-            Some(m) => Some(self.get(m).map_err(|e| {
-                if e.kind == ErrorKind::NOT_FOUND {
-                    Error::invalid_input(format!("marker {m} not found"))
-                } else {
-                    e
-                }
-            })?),
+            Some(m) => Some(self.read(m)?.ok_or_else(|| Error::invalid_input(format!("marker {m} not found")))?),
         };
-        let all = self.scan().collect::<Result<Vec<_>>>()?;
-        Ok(query.page(all, marker.as_ref().map(|m| &m.value)))
+        let limit = query.limit as usize;
+        let mut page = Vec::new();
+        if limit == 0 {
+            return Ok(page);
+        }
+        let key = query.sort_key;
+        let tree = self.tree(key);
+        let from = marker.map(|m| index::entry(key, &m.image));
+        let walk: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = match (query.sort_dir, from) {
+            (SortDir::Asc, None) => Box::new(tree.iter()),
+            (SortDir::Asc, Some(from)) => {
+                Box::new(tree.range::<&[u8], _>((Bound::Excluded(&from[..]), Bound::Unbounded)))
+            }
+            (SortDir::Desc, None) => Box::new(tree.iter().rev()),
+            (SortDir::Desc, Some(from)) => Box::new(tree.range(..from).rev()),
+        };
+        for kv in walk {
+            let (k, v) = kv.map_err(self.backend("listing"))?;
+            let image = if key == SortKey::Id { Some(self.decode(&k, &v)?.image) } else { self.at_entry(key, &k)? };
+            if let Some(image) = image.filter(|i| query.matches(i)) {
+                page.push(image);
+                if page.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(page)
     }
 
+    /// Reads the status index from each status's prefix: the cost is the images found.
     fn with_status(&self, statuses: &[Status]) -> Result<Vec<Image>> {
         let mut out = Vec::new();
-        for image in self.scan() {
-            let image = image?;
-            if statuses.contains(&image.status) {
-                out.push(image);
+        let tree = self.tree(SortKey::Status);
+        for (n, &status) in statuses.iter().enumerate() {
+            if statuses[..n].contains(&status) {
+                continue;
+            }
+            for kv in tree.scan_prefix(index::status_prefix(status)) {
+                let (k, _) = kv.map_err(self.backend("reading the status index"))?;
+                out.extend(self.at_entry(SortKey::Status, &k)?);
             }
         }
         Ok(out)

@@ -7,9 +7,13 @@
 //! - `update` at the current revision succeeds and changes the revision; at any other
 //!   revision it is `CONFLICT` and changes nothing; of an unknown id it is `NOT_FOUND`.
 //!   Several threads that read, modify and update one image, retrying on `CONFLICT`, never
-//!   lose a change.
-//! - `list` answers every query exactly as [`ListQuery::page`] answers it over all records,
-//!   page after page through markers; a marker naming no image is `INVALID_INPUT`.
+//!   lose a change, and each revision has exactly one winner. Members are stored and
+//!   returned with the image, through creates, updates and lists.
+//! - `list` answers every query exactly as [`ListQuery::page`] (the model) answers it over
+//!   all records: every filter of [`Filters`], every [`SortKey`] in both directions with
+//!   ties on the sort value, every viewer (admin, owner, member, stranger, anonymous).
+//!   Walking a listing page by page through markers gives the model's full order with no
+//!   gap and no repeat; a marker naming no image is `INVALID_INPUT`.
 //! - `with_status` returns exactly the images in those statuses, deleted ones included.
 //! - `remove` forgets an image; removing it again is `NOT_FOUND`.
 //!
@@ -23,7 +27,7 @@ use crate::{
     abi::{PluginError, RegistryV1_TO},
     export::{open_registry_in_process, Meta},
     image::{
-        query::{ListQuery, SortDir, SortKey, Viewer},
+        query::{Filters, ListQuery, SortDir, SortKey, Viewer},
         ContainerFormat, DiskFormat, Image, ImageId, Location, Member, Status, Timestamp,
     },
     Error, ErrorKind, RegistryDriver,
@@ -48,12 +52,16 @@ pub fn run<R: RegistryDriver + Meta>(config: serde_json::Value, config_dir: &Pat
 /// As [`run`].
 pub fn run_object<'a>(registry: &'a RegistryV1_TO<'static, RBox<()>>) {
     let s = Suite { r: registry };
-    let cases: [(&str, Case<'a>); 8] = [
+    let cases: [(&str, Case<'a>); 12] = [
         ("create_get_round_trip", Suite::create_get_round_trip),
         ("duplicates_and_unknown_ids", Suite::duplicates_and_unknown_ids),
         ("updates_are_compare_and_swap", Suite::updates_are_compare_and_swap),
+        ("members_are_stored_and_returned", Suite::members_are_stored_and_returned),
         ("concurrent_updates_lose_nothing", Suite::concurrent_updates_lose_nothing),
-        ("lists_answer_like_list_query_page", Suite::lists_answer_like_list_query_page),
+        ("lists_sort_like_the_model", Suite::lists_sort_like_the_model),
+        ("marker_paging_walks_without_gap_or_repeat", Suite::marker_paging_walks_without_gap_or_repeat),
+        ("viewers_see_what_they_may", Suite::viewers_see_what_they_may),
+        ("lists_filter_like_the_model", Suite::lists_filter_like_the_model),
         ("unknown_marker_is_invalid_input", Suite::unknown_marker_is_invalid_input),
         ("with_status_finds_exactly_those", Suite::with_status_finds_exactly_those),
         ("remove_forgets", Suite::remove_forgets),
@@ -126,6 +134,80 @@ fn image(n: i64) -> Image {
     i.properties.insert("n".into(), n.to_string());
     i.properties.insert("parity".into(), if n % 2 == 0 { "even" } else { "odd" }.into());
     i
+}
+
+/// Every sort key, so that a key added to [`SortKey`] without a case here is noticed in review.
+const SORT_KEYS: [SortKey; 8] = [
+    SortKey::Id,
+    SortKey::Name,
+    SortKey::Status,
+    SortKey::DiskFormat,
+    SortKey::ContainerFormat,
+    SortKey::Size,
+    SortKey::CreatedAt,
+    SortKey::UpdatedAt,
+];
+
+/// Image number `n` of the listing set, which the list cases compare against the model.
+/// Every sort value is shared by several images (so the `created_at` and `id` tie-breaks
+/// decide), pairs of images share `created_at` (so `id` decides), some values are unset
+/// (`None` sorts first), one name holds a NUL byte and one is a prefix of others, one
+/// `created_at` is before 1970 and one size is `u64::MAX` (so an index's byte encoding of
+/// signs and widths is tested), every status occurs, and images are shared with tenants.
+fn listed(n: i64) -> Image {
+    let created = if n == 7 { Timestamp::from_unix_micros(-1_000_000) } else { at(n / 2) };
+    let mut i = Image::new(ImageId::random(), created);
+    i.name = match n % 9 {
+        0 => None,
+        4 => Some("image-1\0z".into()),
+        _ => Some(format!("image-{}", (n * 7) % 11)),
+    };
+    i.updated_at = at(1_000 - n % 10);
+    i.status = [
+        Status::Queued,
+        Status::Saving,
+        Status::Active,
+        Status::Active,
+        Status::Killed,
+        Status::PendingDelete,
+        Status::Deleted,
+    ][n as usize % 7];
+    i.deleted = i.status == Status::Deleted;
+    if matches!(i.status, Status::Deleted | Status::PendingDelete) {
+        i.deleted_at = Some(at(1_000));
+    }
+    i.size = if n == 47 { u64::MAX } else { (n as u64 % 7) * 1_000 };
+    i.disk_format = (n % 5 != 0).then(|| DiskFormat::ALL[n as usize % DiskFormat::ALL.len()]);
+    i.container_format = (n % 4 != 0).then(|| ContainerFormat::ALL[n as usize % ContainerFormat::ALL.len()]);
+    i.min_ram = (n as u64 % 4) * 512;
+    i.min_disk = (n as u64 % 6) * 10;
+    i.is_public = n % 3 == 0;
+    i.protected = n % 5 == 1;
+    i.owner = match n % 4 {
+        0 => None,
+        1 => Some("tenant-a".into()),
+        _ => Some("tenant-b".into()),
+    };
+    let member = |t: &str, can_share| Member { member_id: t.into(), can_share };
+    i.members = match n % 6 {
+        2 => vec![member("tenant-a", false)],
+        3 => vec![member("tenant-c", true), member("tenant-a", false)],
+        5 => vec![member("tenant-d", false)],
+        _ => Vec::new(),
+    };
+    i.properties.insert("n".into(), n.to_string());
+    i.properties.insert("parity".into(), if n % 2 == 0 { "even" } else { "odd" }.into());
+    i.properties.insert("os".into(), ["linux", "bsd", "linux"][n as usize % 3].into());
+    i
+}
+
+fn name_of(i: &Image) -> String {
+    format!("{}#{}", i.name.as_deref().unwrap_or("-"), i.properties.get("n").map_or("?", String::as_str))
+}
+
+/// A list of images as `name#n` (the listing set's number), short enough to read.
+fn described(v: &[Image]) -> String {
+    format!("{:?}", v.iter().map(name_of).collect::<Vec<_>>())
 }
 
 impl Suite<'_> {
@@ -240,35 +322,89 @@ impl Suite<'_> {
         self.remove(case, img.id);
     }
 
+    fn members_are_stored_and_returned(&self, case: &str) {
+        let mut img = image(7);
+        img.members = vec![
+            Member { member_id: "tenant-a".into(), can_share: false },
+            Member { member_id: "tenant-b".into(), can_share: true },
+        ];
+        let mut rev = self.create(case, &img);
+        let steps: [&[(&str, bool)]; 3] = [&[("tenant-c", true)], &[("tenant-c", false), ("tenant-a", true)], &[]];
+        for members in steps {
+            let (r, back) = self.get(case, img.id);
+            if back.members != img.members {
+                fail(case, format!("get returned members {:?}, but {:?} were stored", back.members, img.members));
+            }
+            rev = r;
+            img.members = members.iter().map(|&(m, s)| Member { member_id: m.into(), can_share: s }).collect();
+            rev = ok(case, "update of the members", self.update(&img, rev));
+        }
+        let (_, back) = self.get(case, img.id);
+        if back.members != img.members {
+            fail(case, format!("after clearing the members get returned {:?}", back.members));
+        }
+        // Shared again: a list finds it through the member filter and the member's view,
+        // with its members in the answer.
+        img.members = vec![Member { member_id: "tenant-z".into(), can_share: true }];
+        img.is_public = false;
+        img.owner = Some("tenant-y".into());
+        img.status = Status::Active;
+        ok(case, "update of the members", self.update(&img, rev));
+        let mut q = ListQuery::new(Viewer { is_admin: false, tenant: Some("tenant-z".into()) });
+        q.filters.member = Some("tenant-z".into());
+        let got = self.list(case, &q);
+        if got != [img.clone()] {
+            fail(case, format!("a list by member tenant-z, as tenant-z, returned {got:?}, want exactly {img:?}"));
+        }
+        self.remove(case, img.id);
+    }
+
     fn concurrent_updates_lose_nothing(&self, case: &str) {
         let img = image(5);
-        self.create(case, &img);
+        let first = self.create(case, &img);
         let (threads, each) = (4, 25);
-        std::thread::scope(|scope| {
+        // Every success, as (revision updated, revision returned).
+        let wins: Vec<(u64, u64)> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads)
                 .map(|_| {
                     scope.spawn(|| {
+                        let mut wins = Vec::new();
                         for _ in 0..each {
                             loop {
                                 let (rev, mut cur) = self.get(case, img.id);
                                 let n: u64 = cur.properties.get("count").map_or(0, |c| c.parse().unwrap_or(0));
                                 cur.properties.insert("count".into(), (n + 1).to_string());
                                 match self.update(&cur, rev).into_result() {
-                                    Ok(_) => break,
+                                    Ok(next) => {
+                                        wins.push((rev, next));
+                                        break;
+                                    }
                                     Err(e) if e.kind == ErrorKind::CONFLICT => continue,
                                     Err(e) => fail(case, format!("update failed: {} ({:?})", e.message, e.kind)),
                                 }
                             }
                         }
+                        wins
                     })
                 })
                 .collect();
             // Re-raise a thread's own panic, so its message names the case.
-            for h in handles {
-                h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-            }
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
         });
-        let (_, done) = self.get(case, img.id);
+        let (last, done) = self.get(case, img.id);
+        // Exactly one winner per revision, and the winners form one chain from the first
+        // revision to the last: each success updated the revision the previous one made.
+        let mut from: Vec<u64> = wins.iter().map(|w| w.0).collect();
+        from.sort_unstable();
+        if let Some(w) = from.windows(2).find(|w| w[0] == w[1]) {
+            let n = from.iter().filter(|&&r| r == w[0]).count();
+            fail(case, format!("revision {} had {n} winners; a compare-and-swap has one", w[0]));
+        }
+        let mut chain: Vec<u64> = wins.iter().map(|w| w.1).filter(|&r| r != last).chain([first]).collect();
+        chain.sort_unstable();
+        if from != chain {
+            fail(case, format!("the successful updates do not form one chain from revision {first} to {last}"));
+        }
         let count = done.properties.get("count").cloned().unwrap_or_default();
         if count != (threads * each).to_string() {
             fail(case, format!("{} successful increments, but the record says {count:?}", threads * each));
@@ -276,66 +412,189 @@ impl Suite<'_> {
         self.remove(case, img.id);
     }
 
-    fn lists_answer_like_list_query_page(&self, case: &str) {
-        let all: Vec<Image> = (10..50).map(image).collect();
+    /// Creates the listing set, runs `check` with it, and removes it again.
+    fn with_listing_set(&self, case: &str, check: impl FnOnce(&[Image])) {
+        let all: Vec<Image> = (0..48).map(listed).collect();
         for i in &all {
             self.create(case, i);
         }
-        let admin = ListQuery::new(Viewer::admin());
-        let tenant = ListQuery::new(Viewer { is_admin: false, tenant: Some("tenant-a".into()) });
-        let mut queries = vec![admin.clone(), tenant.clone(), ListQuery { limit: 4, ..tenant.clone() }];
-        let sorts = [
-            (SortKey::Name, SortDir::Asc),
-            (SortKey::Name, SortDir::Desc),
-            (SortKey::Size, SortDir::Desc),
-            (SortKey::Id, SortDir::Asc),
-            (SortKey::Status, SortDir::Asc),
-            (SortKey::DiskFormat, SortDir::Desc),
-            (SortKey::CreatedAt, SortDir::Asc),
-            (SortKey::UpdatedAt, SortDir::Asc),
-        ];
-        for (key, dir) in sorts {
-            queries.push(ListQuery { sort_key: key, sort_dir: dir, limit: 7, ..admin.clone() });
-        }
-        let mut q = ListQuery { limit: 5, ..admin.clone() };
-        q.filters.is_public = Some(true);
-        q.filters.size_min = Some(10_000);
-        queries.push(q);
-        let mut q = ListQuery { limit: 100, ..admin.clone() };
-        q.filters.status = Some(Status::Queued);
-        queries.push(q);
-        let mut q = ListQuery { limit: 3, ..admin.clone() };
-        q.filters.properties.insert("parity".into(), "odd".into());
-        q.filters.disk_format = Some(DiskFormat::Raw);
-        queries.push(q);
-        let mut q = ListQuery { limit: 100, ..admin.clone() };
-        q.filters.name = all[0].name.clone();
-        queries.push(q);
-        let mut q = ListQuery { limit: 100, sort_key: SortKey::UpdatedAt, ..tenant.clone() };
-        // Changed recently: includes deleted images, which lists otherwise hide.
-        q.filters.changes_since = Some(at(1_000 - 30));
-        queries.push(q);
-        for mut q in queries {
-            // Walk every page through markers, comparing each with the reference answer.
-            let mut pages = 0;
-            loop {
-                let marker = q.marker.map(|m| all.iter().find(|i| i.id == m).expect("a marker from the set").clone());
-                let want = q.page(all.clone(), marker.as_ref());
-                let got = self.list(case, &q);
-                if got != want {
-                    let names = |v: &[Image]| v.iter().map(|i| i.name.clone().unwrap_or_default()).collect::<Vec<_>>();
-                    fail(case, format!("page {pages} of {q:?}\n got {:?}\nwant {:?}", names(&got), names(&want)));
-                }
-                pages += 1;
-                match got.last() {
-                    Some(last) if got.len() == q.limit as usize => q.marker = Some(last.id),
-                    _ => break,
-                }
-            }
-        }
+        check(&all);
         for i in &all {
             self.remove(case, i.id);
         }
+    }
+
+    /// Compares the driver's answer to `q` with the model's, on the set `all`.
+    fn expect_page(&self, case: &str, all: &[Image], q: &ListQuery, what: &str) -> Vec<Image> {
+        let marker = q.marker.map(|m| all.iter().find(|i| i.id == m).expect("a marker from the set").clone());
+        let want = q.page(all.to_vec(), marker.as_ref());
+        let got = self.list(case, q);
+        if got != want {
+            fail(case, format!("{what}: {q:?}\n got {}\nwant {}", described(&got), described(&want)));
+        }
+        got
+    }
+
+    /// Walks the whole listing of `q` page by page through markers; the pages joined must
+    /// be exactly the model's full answer, with no image missing or repeated.
+    fn expect_walk(&self, case: &str, all: &[Image], q: &ListQuery) {
+        let whole = ListQuery { marker: None, limit: u32::MAX, ..q.clone() }.page(all.to_vec(), None);
+        let mut q = ListQuery { marker: None, ..q.clone() };
+        let mut walked: Vec<Image> = Vec::new();
+        // A driver that ignores the marker would loop forever: stop once the walk is longer
+        // than the set.
+        for _ in 0..=all.len() + 1 {
+            let page = self.list(case, &q);
+            for i in &page {
+                if let Some(p) = walked.iter().position(|w| w.id == i.id) {
+                    fail(
+                        case,
+                        format!(
+                            "walking {q:?}: image {} ({}) is repeated: at position {p} and again after {}",
+                            i.id,
+                            name_of(i),
+                            walked.len()
+                        ),
+                    );
+                }
+            }
+            walked.extend(page.iter().cloned());
+            match page.last() {
+                Some(last) if page.len() == q.limit as usize => q.marker = Some(last.id),
+                _ => break,
+            }
+        }
+        if walked != whole {
+            let gone: Vec<String> =
+                whole.iter().filter(|w| !walked.iter().any(|i| i.id == w.id)).map(name_of).collect();
+            fail(
+                case,
+                format!(
+                    "walking {q:?} page by page gave\n got {}\nwant {}\nmissing (gaps) {gone:?}",
+                    described(&walked),
+                    described(&whole)
+                ),
+            );
+        }
+    }
+
+    fn lists_sort_like_the_model(&self, case: &str) {
+        self.with_listing_set(case, |all| {
+            for key in SORT_KEYS {
+                for dir in [SortDir::Asc, SortDir::Desc] {
+                    let q =
+                        ListQuery { sort_key: key, sort_dir: dir, limit: u32::MAX, ..ListQuery::new(Viewer::admin()) };
+                    self.expect_page(case, all, &q, "the whole listing");
+                    let q = ListQuery { limit: 5, ..q };
+                    self.expect_page(case, all, &q, "the first page");
+                }
+            }
+        });
+    }
+
+    fn marker_paging_walks_without_gap_or_repeat(&self, case: &str) {
+        self.with_listing_set(case, |all| {
+            for (n, key) in SORT_KEYS.into_iter().enumerate() {
+                for dir in [SortDir::Asc, SortDir::Desc] {
+                    let limit = [1, 3, 4, 7][n % 4];
+                    let q = ListQuery { sort_key: key, sort_dir: dir, limit, ..ListQuery::new(Viewer::admin()) };
+                    self.expect_walk(case, all, &q);
+                }
+            }
+            // Each page after a marker on its own, including a marker the query hides.
+            let hidden = all.iter().find(|i| i.status == Status::Killed).expect("the set has a killed image");
+            for key in SORT_KEYS {
+                let q =
+                    ListQuery { sort_key: key, marker: Some(hidden.id), limit: 6, ..ListQuery::new(Viewer::admin()) };
+                self.expect_page(case, all, &q, "the page after a hidden marker");
+            }
+        });
+    }
+
+    fn viewers_see_what_they_may(&self, case: &str) {
+        self.with_listing_set(case, |all| {
+            let tenant = |t: &str| Viewer { is_admin: false, tenant: Some(t.into()) };
+            let viewers = [
+                Viewer::admin(),
+                tenant("tenant-a"),
+                tenant("tenant-b"),
+                tenant("tenant-c"),
+                tenant("tenant-d"),
+                tenant("tenant-nobody"),
+                Viewer { is_admin: false, tenant: None },
+            ];
+            let model =
+                |v: &Viewer| ListQuery { limit: u32::MAX, ..ListQuery::new(v.clone()) }.page(all.to_vec(), None);
+            // The set must make the views differ, or this case would prove nothing.
+            let nobody = model(&tenant("tenant-nobody")).len();
+            assert!(
+                model(&tenant("tenant-d")).len() > nobody && nobody < model(&Viewer::admin()).len(),
+                "the listing set must share images only with some tenants"
+            );
+            for v in viewers {
+                let q = ListQuery { limit: u32::MAX, ..ListQuery::new(v.clone()) };
+                self.expect_page(case, all, &q, "what this viewer sees");
+                let q = ListQuery { sort_key: SortKey::Name, sort_dir: SortDir::Asc, limit: 4, ..q };
+                self.expect_walk(case, all, &q);
+                let mut q = ListQuery { limit: u32::MAX, ..q };
+                q.filters.changes_since = Some(at(990));
+                self.expect_page(case, all, &q, "what this viewer sees changed, deleted images included");
+            }
+        });
+    }
+
+    fn lists_filter_like_the_model(&self, case: &str) {
+        self.with_listing_set(case, |all| {
+            let mut queries = Vec::new();
+            let mut add = |what: &str, set: &dyn Fn(&mut Filters)| {
+                let mut q = ListQuery { limit: u32::MAX, ..ListQuery::new(Viewer::admin()) };
+                set(&mut q.filters);
+                let n = q.page(all.to_vec(), None).len();
+                // A filter that keeps everything or nothing shows little, except where the
+                // empty answer is the point.
+                assert!(what.contains("none") || n > 0, "the listing set must have images for {what}");
+                queries.push((what.to_owned(), q));
+            };
+            let name = all[8].name.clone();
+            add("name", &|f| f.name = name.clone());
+            add("name, none", &|f| f.name = Some("no such image".into()));
+            add("status saving", &|f| f.status = Some(Status::Saving));
+            add("status killed, none (hidden)", &|f| f.status = Some(Status::Killed));
+            add("disk_format", &|f| f.disk_format = Some(DiskFormat::Qcow2));
+            add("container_format", &|f| f.container_format = Some(ContainerFormat::Bare));
+            add("size_min", &|f| f.size_min = Some(3_000));
+            add("size_max", &|f| f.size_max = Some(2_000));
+            add("size_min and size_max", &|f| (f.size_min, f.size_max) = (Some(1_000), Some(3_000)));
+            add("min_ram", &|f| f.min_ram = Some(1_024));
+            add("min_disk", &|f| f.min_disk = Some(30));
+            add("is_public true", &|f| f.is_public = Some(true));
+            add("is_public false", &|f| f.is_public = Some(false));
+            add("protected true", &|f| f.protected = Some(true));
+            add("protected false", &|f| f.protected = Some(false));
+            add("changes_since", &|f| f.changes_since = Some(at(994)));
+            add("changes_since and status deleted", &|f| {
+                (f.changes_since, f.status) = (Some(at(0)), Some(Status::Deleted))
+            });
+            add("member", &|f| f.member = Some("tenant-a".into()));
+            add("member, none", &|f| f.member = Some("tenant-nobody".into()));
+            add("properties", &|f| drop(f.properties.insert("os".into(), "linux".into())));
+            add("two properties", &|f| {
+                f.properties.insert("os".into(), "linux".into());
+                f.properties.insert("parity".into(), "odd".into());
+            });
+            add("properties, none", &|f| drop(f.properties.insert("os".into(), "plan9".into())));
+            add("many filters", &|f| {
+                (f.is_public, f.min_ram, f.size_max) = (Some(false), Some(512), Some(5_000));
+                f.properties.insert("parity".into(), "even".into());
+            });
+            for (what, q) in queries {
+                self.expect_page(case, all, &q, &format!("filter {what}"));
+                for key in [SortKey::CreatedAt, SortKey::Name, SortKey::Size] {
+                    let q = ListQuery { sort_key: key, sort_dir: SortDir::Asc, limit: 3, ..q.clone() };
+                    self.expect_walk(case, all, &q);
+                }
+            }
+        });
     }
 
     fn unknown_marker_is_invalid_input(&self, case: &str) {
@@ -422,6 +681,14 @@ mod tests {
         DuplicatesOverwrite,
         NoRevisionCheck,
         IgnoresSortDir,
+        NoCreatedAtTieBreak,
+        MarkerInclusive,
+        MarkerSkipsOne,
+        MembersDoNotShare,
+        IgnoresMinDisk,
+        DropsMembersOnUpdate,
+        KeepsRevisionSometimes,
+        SpuriousConflict,
         UnknownMarkerStartsOver,
         WithStatusSkipsDeleted,
         RemoveKeepsRecord,
@@ -472,8 +739,22 @@ mod tests {
             if *current != revision && self.fault != Fault::NoRevisionCheck {
                 return Err(Error::new(ErrorKind::CONFLICT, "stale"));
             }
-            *current += 1;
             *stored = image.clone();
+            if self.fault == Fault::DropsMembersOnUpdate {
+                stored.members.clear();
+            }
+            // The concurrency faults act only on the concurrent case's counter, so that
+            // the simpler cases before it pass.
+            let count: Option<u64> = image.properties.get("count").and_then(|c| c.parse().ok());
+            match (self.fault, count) {
+                (Fault::KeepsRevisionSometimes, Some(c)) if c % 5 == 4 => return Ok(*current),
+                (Fault::SpuriousConflict, Some(c)) if c % 7 == 3 => {
+                    *current += 1;
+                    return Err(Error::new(ErrorKind::CONFLICT, "timed out (but wrote)"));
+                }
+                _ => {}
+            }
+            *current += 1;
             Ok(*current)
         }
 
@@ -495,10 +776,32 @@ mod tests {
                 None => None,
             };
             let mut q = query.clone();
-            if self.fault == Fault::IgnoresSortDir {
-                q.sort_dir = SortDir::Desc;
+            let mut all: Vec<Image> = r.values().map(|(_, i)| i.clone()).collect();
+            let mut marker = marker;
+            match self.fault {
+                Fault::IgnoresSortDir => q.sort_dir = SortDir::Desc,
+                Fault::IgnoresMinDisk => q.filters.min_disk = None,
+                Fault::NoCreatedAtTieBreak => {
+                    all.iter_mut().chain(marker.as_mut()).for_each(|i| i.created_at = Timestamp::from_unix_micros(0))
+                }
+                Fault::MembersDoNotShare if q.filters.member.is_none() => {
+                    all.iter_mut().for_each(|i| i.members.clear())
+                }
+                Fault::MarkerSkipsOne if marker.is_some() => q.limit = q.limit.saturating_add(1),
+                _ => {}
             }
-            Ok(q.page(r.values().map(|(_, i)| i.clone()), marker.as_ref()))
+            let mut page = q.page(all, marker.as_ref());
+            match (self.fault, &marker) {
+                (Fault::MarkerSkipsOne, Some(_)) if !page.is_empty() => drop(page.remove(0)),
+                (Fault::MarkerInclusive, Some(m)) if q.matches(m) => {
+                    page.insert(0, m.clone());
+                    page.truncate(q.limit as usize);
+                }
+                _ => {}
+            }
+            // The faults above may have changed fields to get their order: answer with
+            // the records as stored.
+            Ok(page.into_iter().map(|i| r[&i.id].1.clone()).collect())
         }
 
         fn with_status(&self, statuses: &[Status]) -> Result<Vec<Image>> {
@@ -528,7 +831,15 @@ mod tests {
             ("drops_members", "create_get_round_trip", "but create was given"),
             ("duplicates_overwrite", "duplicates_and_unknown_ids", "existing id gave success, not duplicate"),
             ("no_revision_check", "updates_are_compare_and_swap", "stale revision gave success"),
-            ("ignores_sort_dir", "lists_answer_like_list_query_page", "sort_dir: Asc"),
+            ("drops_members_on_update", "members_are_stored_and_returned", "but [Member"),
+            ("keeps_revision_sometimes", "concurrent_updates_lose_nothing", "winners; a compare-and-swap has one"),
+            ("spurious_conflict", "concurrent_updates_lose_nothing", "do not form one chain"),
+            ("ignores_sort_dir", "lists_sort_like_the_model", "sort_dir: Asc"),
+            ("no_created_at_tie_break", "lists_sort_like_the_model", "the whole listing"),
+            ("marker_inclusive", "marker_paging_walks_without_gap_or_repeat", "is repeated"),
+            ("marker_skips_one", "marker_paging_walks_without_gap_or_repeat", "missing (gaps) [\""),
+            ("members_do_not_share", "viewers_see_what_they_may", "tenant: Some(\"tenant-"),
+            ("ignores_min_disk", "lists_filter_like_the_model", "filter min_disk"),
             ("unknown_marker_starts_over", "unknown_marker_is_invalid_input", "gave success, not invalid-input"),
             ("with_status_skips_deleted", "with_status_finds_exactly_those", "want"),
             ("remove_keeps_record", "create_get_round_trip", "the database still holds"),
