@@ -5,7 +5,7 @@
 //! DSL.
 
 pub mod error;
-mod images;
+pub(crate) mod images;
 pub mod meta;
 pub mod transfer;
 
