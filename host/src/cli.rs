@@ -19,6 +19,7 @@ use crate::{
         loader::{self, Catalog, Depth, Entry},
         pack,
     },
+    registry_server::{self, config::RegistryConfig, RegistryServer},
     scrubber,
     state::{self, Tank},
 };
@@ -43,6 +44,15 @@ pub enum Command {
         /// binary, then /etc/tank/tank.toml).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+    },
+    /// Serve the registry API (Glance's port 9191 API) for API servers using the remote
+    /// registry driver; see docs/registry.md.
+    ///
+    /// Example: tank registry --config /etc/tank/registry.toml
+    Registry {
+        /// The registry's configuration file (its own, not tank.toml).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
     },
     /// List installed plugins, or package one.
     ///
@@ -113,6 +123,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Api { config } => api(config.as_deref()),
         Command::Scrubber { config, daemon } => scrubber(config.as_deref(), daemon),
+        Command::Registry { config } => registry(&config),
         Command::Plugins(args) => match args.action {
             Some(PluginsAction::Pack { manifest, library, out }) => {
                 pack::pack(&manifest, &library, &out)?;
@@ -210,6 +221,39 @@ fn api(config_path: Option<&Path>) -> anyhow::Result<()> {
         }
         tokio::select! {
             r = crate::api::serve(tank, listener) => r,
+            _ = shutdown_signal() => {
+                tracing::info!("stopping");
+                Ok(())
+            }
+        }
+    })
+}
+
+fn registry(config_path: &Path) -> anyhow::Result<()> {
+    let config = RegistryConfig::load(config_path)?;
+    init_logging(config.verbose);
+    let mut catalog = loader::scan(&config.plugin_dirs, Depth::Load, host_log::max_level());
+    let driver = state::open_registry(&config.driver_config(), &mut catalog)?;
+    driver
+        .check()
+        .map_err(|e| anyhow::anyhow!("registry driver '{}' check failed: {}", config.registry_driver, e.message))?;
+    let server = RegistryServer::new(driver, config.limit_param_default, config.api_limit_max);
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
+    runtime.block_on(async move {
+        let addr = format!("{}:{}", config.registry_host, config.registry_port);
+        let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| {
+            format!(
+                "cannot listen on {addr}; is another server using the port? Change registry_port in {}",
+                config.path.display()
+            )
+        })?;
+        let local = listener.local_addr()?;
+        tracing::info!("registry driver '{}' opened", config.registry_driver);
+        // Nothing after the address on this line: scripts and tests read it.
+        tracing::info!("listening on http://{local}");
+        tokio::select! {
+            r = registry_server::serve(Arc::new(server), listener) => r,
             _ = shutdown_signal() => {
                 tracing::info!("stopping");
                 Ok(())

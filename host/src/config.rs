@@ -143,7 +143,7 @@ fn default_registry_driver() -> String {
 /// A configuration that cannot be used; the message names the file and the key.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct ConfigError(String);
+pub struct ConfigError(pub(crate) String);
 
 impl Config {
     /// Reads and checks the configuration at `path`.
@@ -216,7 +216,7 @@ impl Config {
 }
 
 /// One line: the file, the line and key at fault, and what is wrong.
-fn describe_toml_error(e: &toml::de::Error, text: &str, path: &Path) -> String {
+pub(crate) fn describe_toml_error(e: &toml::de::Error, text: &str, path: &Path) -> String {
     let message = e.message().trim().replace('\n', " ");
     match e.span() {
         Some(span) => {

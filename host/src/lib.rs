@@ -5,5 +5,6 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod plugin;
+pub mod registry_server;
 pub mod scrubber;
 pub mod state;

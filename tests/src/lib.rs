@@ -51,6 +51,7 @@ pub fn plugin_source(name: &str) -> (PathBuf, String) {
     match name {
         "fs" => (repo.join("plugins/fs/tank-plugin.toml"), "libtank_plugin_fs.so".into()),
         "sled" => (repo.join("plugins/sled/tank-plugin.toml"), "libtank_plugin_sled.so".into()),
+        "remote" => (repo.join("plugins/remote/tank-plugin.toml"), "libtank_plugin_remote.so".into()),
         "memstore" => (repo.join("examples/memstore/tank-plugin.toml"), "libtank_example_memstore.so".into()),
         "panicky" => (repo.join("tests/fixtures/panicky/tank-plugin.toml"), "libtank_fixture_panicky.so".into()),
         "not-a-plugin" => {
@@ -133,6 +134,18 @@ impl Deployment {
         path
     }
 
+    /// Writes `registry.toml` for `tank registry`: sled on a free loopback port, then
+    /// `extra`.
+    pub fn registry_config(&self, extra: &str) -> PathBuf {
+        let text = format!(
+            "registry_host = \"127.0.0.1\"\nregistry_port = 0\nplugin_dirs = [\"plugins\"]\n{extra}\n\
+             [registry.sled]\npath = \"var/registry\"\n"
+        );
+        let path = self.root.path().join("registry.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
     /// The files in the datadir, sorted.
     pub fn data_files(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.datadir())
@@ -190,13 +203,24 @@ impl Reply {
 impl Server {
     /// Starts `tank api --config <config>` and waits for its "listening on" line.
     pub fn start(config: &Path) -> Server {
+        Server::start_command("api", config)
+    }
+
+    /// Starts `tank registry --config <config>` and waits for its "listening on" line.
+    pub fn start_registry(config: &Path) -> Server {
+        Server::start_command("registry", config)
+    }
+
+    /// Starts `tank <command> --config <config>` (a server command) and waits for its
+    /// "listening on" line.
+    pub fn start_command(command: &str, config: &Path) -> Server {
         let mut child = Command::new(tank_bin())
-            .args(["api", "--config", config.to_str().unwrap()])
+            .args([command, "--config", config.to_str().unwrap()])
             .env("TANK_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("tank api starts");
+            .unwrap_or_else(|e| panic!("tank {command} does not start: {e}"));
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
         let stderr = child.stderr.take().unwrap();
@@ -216,7 +240,7 @@ impl Server {
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("tank api did not start listening; its log:\n{}", log.lock().unwrap());
+                panic!("tank {command} did not start listening; its log:\n{}", log.lock().unwrap());
             }
         };
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();

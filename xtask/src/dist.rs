@@ -3,7 +3,8 @@
 //! ```text
 //! dist/
 //!   bin/tank                  target/release/tank
-//!   plugins/fs/, plugins/sled/  written by `tank plugins pack` (manifest with target and sha256, library)
+//!   plugins/fs/, plugins/sled/, plugins/remote/
+//!                             written by `tank plugins pack` (manifest with target and sha256, library)
 //!   etc/tank.toml             xtask/tank.sample.toml
 //!   var/                      the images and registry `cargo xtask run` serves; kept across dists
 //! ```
@@ -23,7 +24,8 @@ use sha2::{Digest, Sha256};
 use crate::{cargo, root, run as run_cmd};
 
 /// The plugins `dist` installs: (folder under `plugins/`, the library cargo builds).
-const PLUGINS: &[(&str, &str)] = &[("fs", "libtank_plugin_fs.so"), ("sled", "libtank_plugin_sled.so")];
+const PLUGINS: &[(&str, &str)] =
+    &[("fs", "libtank_plugin_fs.so"), ("sled", "libtank_plugin_sled.so"), ("remote", "libtank_plugin_remote.so")];
 
 /// The sample configuration, checked in so that docs can show it as it ships.
 const SAMPLE_CONFIG: &str = "xtask/tank.sample.toml";
@@ -93,7 +95,7 @@ pub fn dist() -> Result<PathBuf> {
     eprintln!("ok: etc/tank.toml loads, and finds {} plugins, all ok", statuses.len());
 
     swap_in(&staging, &dist)?;
-    eprintln!("dist: {} (bin/tank, plugins/{{fs,sled}}, etc/tank.toml)", dist.display());
+    eprintln!("dist: {} (bin/tank, plugins/{{fs,sled,remote}}, etc/tank.toml)", dist.display());
     Ok(dist)
 }
 

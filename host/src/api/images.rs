@@ -503,7 +503,7 @@ pub(super) fn decode_segment(segment: &str) -> String {
 }
 
 /// Decodes `%XX` escapes in a query value; a malformed escape is kept as it is.
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -6,7 +6,7 @@
 
 pub mod context;
 pub mod error;
-mod images;
+pub(crate) mod images;
 mod members;
 pub mod meta;
 pub mod transfer;

@@ -168,4 +168,15 @@ impl Registry {
     pub fn check(&self) -> Result<()> {
         Ok(self.inner.check().into_result()?)
     }
+
+    /// Forgets the image entirely (`tank registry` serves this to the remote driver).
+    pub fn remove(&self, id: ImageId) -> Result<()> {
+        let id = id.to_string();
+        Ok(self.inner.remove(id.as_str().into()).into_result()?)
+    }
+
+    /// The driver's optional operation `op` (`tank registry` passes it through).
+    pub fn call(&self, op: &str, payload: &str) -> Result<String> {
+        Ok(self.inner.call(op.into(), payload.into()).into_result()?.into())
+    }
 }
