@@ -223,6 +223,36 @@ fn two_api_servers_share_one_registry_through_the_remote_driver() {
     assert_eq!(b.send("DELETE", &format!("/v1/images/{id}"), &[], Bytes::new()).status, 200);
     assert_eq!(a.head(&format!("/v1/images/{id}")).status, 404, "A sees B's delete");
     assert!(d.data_files().is_empty());
+
+    // The remote drivers keep their connections: far fewer connections than requests.
+    let log = registry.stop();
+    let peers: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("/tank/"))
+        .filter_map(|l| l.split("127.0.0.1:").nth(1))
+        .map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next().unwrap_or(""))
+        .collect();
+    let mut distinct = peers.clone();
+    distinct.sort();
+    distinct.dedup();
+    eprintln!("registry: {} /tank/ requests over {} connections", peers.len(), distinct.len());
+    assert!(peers.len() >= 10, "the API servers went through the registry: {} requests", peers.len());
+    assert!(
+        distinct.len() <= 4,
+        "{} connections for {} requests: keep-alive is not working",
+        distinct.len(),
+        peers.len()
+    );
+}
+
+#[test]
+fn a_mistyped_registry_key_stops_the_start_with_one_line() {
+    let d = Deployment::empty();
+    let config = d.registry_config("registry_prot = 9191");
+    let (ok, _, err) = tank_tests::tank(&["registry", "--config", config.to_str().unwrap()]);
+    assert!(!ok);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(&config.display().to_string()) && err.contains("registry_prot"), "{err}");
 }
 
 #[test]
