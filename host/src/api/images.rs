@@ -4,15 +4,12 @@
 //! Registry calls block (they enter a plugin), so each runs on the blocking pool; image
 //! data moves through [`super::transfer`].
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::sync::Arc;
 
 use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::json;
-use tank_core::{
-    query::{ListQuery, SortDir, SortKey},
-    Image, ImageId, Location, Status,
-};
+use tank_core::{query::ListQuery, Image, ImageId, Location, Status};
 use tank_sdk::{ErrorKind, Revisioned};
 
 use super::{
@@ -24,6 +21,7 @@ use super::{
 };
 use crate::{
     config::ApiSettings,
+    list_params,
     plugin::handles::{self, Registry, Store},
     state::{now, Tank},
 };
@@ -426,101 +424,21 @@ pub async fn list(
     Ok(json_response(StatusCode::OK, body.to_string()))
 }
 
-/// The pairs of a query string, both sides percent-decoded.
-pub(super) fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
-    query.split('&').filter(|p| !p.is_empty()).map(|pair| {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode(&key.replace('+', " ")), percent_decode(&value.replace('+', " ")))
-    })
-}
-
-/// A list request's filters, sort and page (reference §1.5). Every value is checked, and
-/// a bad one is refused naming the parameter.
+/// A list request's filters, sort and page, with the API's defaults: E0's `is_public`
+/// (public images and the caller's own and shared ones), and unknown parameters refused.
 fn list_query(query: &str, ctx: &Context, api: &ApiSettings) -> Result<ListQuery, ApiError> {
-    let mut q = ListQuery::new(ctx.viewer());
-    q.limit = api.limit_param_default;
-    // E0's default: public images, and the caller's own and shared ones.
-    q.filters.is_public = Some(true);
-    let mut properties = BTreeMap::new();
-    for (key, value) in query_pairs(query) {
-        let bad = |why: &str| ApiError::bad_request(format!("invalid {key} {value:?}: {why}"));
-        let count = || value.parse::<u64>().map_err(|_| bad("must be a whole number of 0 or more"));
-        let flag = || match value.to_ascii_lowercase().as_str() {
-            "none" => Ok(None),
-            "true" | "1" => Ok(Some(true)),
-            "false" | "0" => Ok(Some(false)),
-            _ => Err(bad("must be true, false or none")),
-        };
-        match key.as_str() {
-            "limit" => {
-                q.limit =
-                    value.parse::<u32>().map_err(|_| bad("must be a whole number of 0 or more"))?.min(api.api_limit_max)
-            }
-            "marker" => q.marker = Some(value.parse().map_err(|_| bad("must be an image id"))?),
-            "sort_key" => {
-                q.sort_key = serde_json::from_value::<SortKey>(json!(value)).map_err(|_| {
-                    bad("must be one of id, name, status, disk_format, container_format, size, created_at, updated_at")
-                })?
-            }
-            "sort_dir" => {
-                q.sort_dir = serde_json::from_value::<SortDir>(json!(value)).map_err(|_| bad("must be asc or desc"))?
-            }
-            "changes-since" => {
-                let when = value.replace(' ', "+");
-                q.filters.changes_since = Some(when.parse().map_err(|_| bad("must be an ISO 8601 time"))?)
-            }
-            "name" => q.filters.name = Some(value.clone()),
-            "status" => q.filters.status = Some(value.parse().map_err(|e| bad(&format!("{e}")))?),
-            "disk_format" => q.filters.disk_format = Some(value.parse().map_err(|e| bad(&format!("{e}")))?),
-            "container_format" => q.filters.container_format = Some(value.parse().map_err(|e| bad(&format!("{e}")))?),
-            "size_min" => q.filters.size_min = Some(count()?),
-            "size_max" => q.filters.size_max = Some(count()?),
-            "min_ram" => q.filters.min_ram = Some(count()?),
-            "min_disk" => q.filters.min_disk = Some(count()?),
-            "is_public" => q.filters.is_public = flag()?,
-            "protected" => q.filters.protected = flag()?,
-            other => match other.strip_prefix("property-") {
-                Some(name) if !name.is_empty() => {
-                    properties.insert(name.to_owned(), value.clone());
-                }
-                _ => {
-                    return Err(ApiError::bad_request(format!(
-                        "unknown list parameter {other:?}; filters are name, status, disk_format, container_format, \
-                         size_min, size_max, min_ram, min_disk, is_public, protected, changes-since and \
-                         property-<key>; paging takes limit, marker, sort_key and sort_dir"
-                    )))
-                }
-            },
-        }
-    }
-    q.filters.properties = properties;
-    Ok(q)
+    let rules = list_params::Rules {
+        limit_default: api.limit_param_default,
+        limit_max: api.api_limit_max,
+        is_public_default: Some(true),
+        refuse_unknown: true,
+    };
+    list_params::parse(query, ctx.viewer(), rules).map_err(ApiError::bad_request)
 }
 
 /// A path segment with its `%XX` escapes decoded (member names may hold any character).
 pub(super) fn decode_segment(segment: &str) -> String {
-    percent_decode(segment)
-}
-
-/// Decodes `%XX` escapes in a query value; a malformed escape is kept as it is.
-pub(crate) fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    list_params::percent_decode(segment)
 }
 
 /// `DELETE /v1/images/{id}`: the data first, then the record, so a failure never leaves
@@ -592,6 +510,7 @@ pub async fn delete(tank: &Tank, ctx: &Context, id: &str) -> Result<Response<Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tank_core::query::{SortDir, SortKey};
 
     fn admin() -> Context {
         Context::from_headers(&HeaderMap::new(), true).unwrap()
@@ -630,7 +549,7 @@ mod tests {
             let key = bad.split('=').next().unwrap();
             assert!(e.message.contains(key), "{bad}: {}", e.message);
         }
-        assert_eq!(percent_decode("a%20b%zz%4"), "a b%zz%4");
+        assert_eq!(list_params::percent_decode("a%20b%zz%4"), "a b%zz%4");
     }
 
     #[test]

@@ -28,6 +28,16 @@ pub type ResponseBody = BoxBody<Bytes, io::Error>;
 
 /// Serves the API on `listener` until the process ends.
 pub async fn serve(tank: Arc<Tank>, listener: TcpListener) -> anyhow::Result<()> {
+    serve_with(listener, move |peer, req| handle(tank.clone(), peer, req)).await
+}
+
+/// Accepts HTTP/1 connections on `listener` and answers each request with `handle`, until
+/// the process ends: the connection handling the API and registry servers share.
+pub async fn serve_with<H, F>(listener: TcpListener, handle: H) -> anyhow::Result<()>
+where
+    H: Fn(SocketAddr, Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<Output = Result<Response<ResponseBody>, Infallible>> + Send + 'static,
+{
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(conn) => conn,
@@ -39,9 +49,9 @@ pub async fn serve(tank: Arc<Tank>, listener: TcpListener) -> anyhow::Result<()>
             }
         };
         let _ = stream.set_nodelay(true);
-        let tank = tank.clone();
+        let handle = handle.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| handle(tank.clone(), peer, req));
+            let service = hyper::service::service_fn(move |req| handle(peer, req));
             let conn = hyper::server::conn::http1::Builder::new()
                 .max_buf_size(1 << 20)
                 .serve_connection(TokioIo::new(stream), service);

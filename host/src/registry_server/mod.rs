@@ -27,7 +27,6 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use tank_sdk::Revision;
 use tokio::net::TcpListener;
 
@@ -69,26 +68,7 @@ impl RegistryServer {
 
 /// Serves the registry API on `listener` until the process ends.
 pub async fn serve(server: Arc<RegistryServer>, listener: TcpListener) -> anyhow::Result<()> {
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(conn) => conn,
-            Err(e) => {
-                // Out of file descriptors and the like: keep serving the open connections.
-                tracing::error!("accepting a connection failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let server = server.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| handle(server.clone(), peer, req));
-            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, "connection ended with an error: {e}");
-            }
-        });
-    }
+    crate::api::serve_with(listener, move |peer, req| handle(server.clone(), peer, req)).await
 }
 
 async fn handle(
