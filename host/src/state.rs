@@ -55,6 +55,8 @@ pub struct Tank {
     pub stores: Stores,
     /// The API's limits and rules.
     pub api: crate::config::ApiSettings,
+    /// Which URLs copy-from may fetch.
+    pub import_filtering: crate::config::ImportFiltering,
     /// Uploads in progress on this server, by image: sending `true` stops one (when its
     /// image is deleted).
     pub uploads: std::sync::Mutex<HashMap<tank_core::ImageId, tokio::sync::watch::Sender<bool>>>,
@@ -73,7 +75,13 @@ impl Tank {
     pub fn open(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Tank> {
         let registry = open_registry(config, catalog)?;
         let stores = open_stores(config, catalog)?;
-        Ok(Tank { registry: Arc::new(registry), stores, api: config.api.clone(), uploads: Default::default() })
+        Ok(Tank {
+            registry: Arc::new(registry),
+            stores,
+            api: config.api.clone(),
+            import_filtering: config.import_filtering.clone(),
+            uploads: Default::default(),
+        })
     }
 
     /// Images a crash left in `saving` become `killed`, and their partial data is removed.

@@ -99,10 +99,16 @@ fn check_upload_headers(headers: &HeaderMap, declared: Option<u64>, cap: u64) ->
                 .ok_or_else(|| ApiError::bad_request("Content-Length is not a number"))?,
         ),
     };
+    check_sizes(length, declared, cap, "Content-Length")
+}
+
+/// The size the data must have: the length its source announces (`length`, named `what`
+/// in messages) and the declared one must agree, and neither may pass the caps.
+fn check_sizes(length: Option<u64>, declared: Option<u64>, cap: u64, what: &str) -> Result<Option<u64>, ApiError> {
     if let (Some(l), Some(d)) = (length, declared) {
         if l != d {
             return Err(ApiError::bad_request(format!(
-                "x-image-meta-size says {d} bytes but Content-Length says {l}; send matching values"
+                "x-image-meta-size says {d} bytes but {what} says {l}; send matching values"
             )));
         }
     }
@@ -144,12 +150,44 @@ fn image_response(status: StatusCode, image: &Image) -> Response<ResponseBody> {
 }
 
 fn refuse_unsupported(m: &meta::RequestMeta) -> Result<(), ApiError> {
-    if m.location.is_some() || m.copy_from.is_some() {
+    if m.location.is_some() {
         return Err(ApiError::bad_request(
-            "x-image-meta-location and copy-from are not supported by this server yet; upload the data in the body",
+            "x-image-meta-location is not supported by this server yet; upload the data in the body or use copy-from",
         ));
     }
     Ok(())
+}
+
+/// Whether the request brings data: a body, or a copy-from URL.
+fn brings_data(headers: &HeaderMap, m: &meta::RequestMeta) -> bool {
+    has_body(headers) || m.copy_from.is_some()
+}
+
+/// The data of an upload and the size it must have: the request body, or the response of
+/// the copy-from URL, fetched under `[import_filtering_opts]`. Everything is checked
+/// before anything is created; `None` when the request brings no data.
+async fn incoming_data(
+    tank: &Tank,
+    headers: &HeaderMap,
+    m: &meta::RequestMeta,
+    body: Incoming,
+    declared: Option<u64>,
+) -> Result<Option<(Incoming, Option<u64>)>, ApiError> {
+    let cap = tank.api.image_size_cap;
+    match (&m.copy_from, has_body(headers)) {
+        (Some(_), true) => {
+            Err(ApiError::bad_request("send the image data in the body or name it with copy-from, not both"))
+        }
+        (Some(url), false) => {
+            let fetched = crate::fetch::fetch(url, &tank.import_filtering)
+                .await
+                .map_err(|e| ApiError::bad_request(format!("copy-from failed: {e}")))?;
+            let size = check_sizes(fetched.size, declared, cap, "the copy-from source's Content-Length")?;
+            Ok(Some((fetched.body, size)))
+        }
+        (None, true) => Ok(Some((body, check_upload_headers(headers, declared, cap)?))),
+        (None, false) => Ok(None),
+    }
 }
 
 /// `POST /v1/images`: reserve, and upload when a body comes with it.
@@ -162,13 +200,12 @@ pub async fn create(tank: &Tank, ctx: &Context, req: Request<Incoming>) -> Resul
         m.patch.owner = ctx.owner().map(str::to_owned);
     }
     refuse_unsupported(&m)?;
-    let upload = has_body(&parts.headers);
-    let size = if upload { check_upload_headers(&parts.headers, m.patch.size, tank.api.image_size_cap)? } else { None };
     let store = pick_store(tank, m.patch.store.as_deref())?;
+    let data = incoming_data(tank, &parts.headers, &m, body, m.patch.size).await?;
 
     let mut image = Image::new(m.patch.id.unwrap_or_else(ImageId::random), now());
     m.patch.apply(&mut image, now())?;
-    if !upload {
+    if data.is_none() {
         // A reservation's size is whatever the client declared; the upload must match it.
         image.size = m.patch.size.unwrap_or(0);
     }
@@ -180,9 +217,9 @@ pub async fn create(tank: &Tank, ctx: &Context, req: Request<Incoming>) -> Resul
             e
         }
     })?;
-    if !upload {
+    let Some((body, size)) = data else {
         return Ok(image_response(StatusCode::CREATED, &image));
-    }
+    };
     let image = upload_data(tank, Revisioned { revision, value: image }, store, body, size, m.patch.checksum).await?;
     Ok(image_response(StatusCode::CREATED, &image))
 }
@@ -328,7 +365,7 @@ pub async fn update(
     if m.patch.id.is_some_and(|new| new != record.value.id) {
         return Err(ApiError::bad_request("an image's id cannot be changed"));
     }
-    let upload = has_body(&parts.headers);
+    let upload = brings_data(&parts.headers, &m);
     if upload && record.value.status != Status::Queued {
         return Err(ApiError::conflict(format!(
             "cannot upload to image {id}: it is {}, and data can only be uploaded to a queued image",
@@ -336,8 +373,8 @@ pub async fn update(
         )));
     }
     let declared = m.patch.size.or((record.value.size > 0).then_some(record.value.size));
-    let size = if upload { check_upload_headers(&parts.headers, declared, tank.api.image_size_cap)? } else { None };
     let store = if upload { Some(pick_store(tank, m.patch.store.as_deref())?) } else { None };
+    let data = incoming_data(tank, &parts.headers, &m, body, declared).await?;
 
     let mut patch = m.patch;
     // Glance replaces the property set on a metadata update unless told not to, and never
@@ -358,12 +395,12 @@ pub async fn update(
             e
         }
     })?;
-    let image = match store {
-        Some(store) => {
+    let image = match (store, data) {
+        (Some(store), Some((body, size))) => {
             let checksum = patch.checksum.clone();
             upload_data(tank, Revisioned { revision, value: image }, store, body, size, checksum).await?
         }
-        None => image,
+        _ => image,
     };
     Ok(image_response(StatusCode::OK, &image))
 }
