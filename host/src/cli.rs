@@ -206,27 +206,36 @@ fn api(config_path: Option<&Path>) -> anyhow::Result<()> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
     runtime.block_on(async move {
-        let addr = format!("{}:{}", config.api_host, config.api_port);
-        let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| {
-            format!(
-                "cannot listen on {addr}; is another server using the port? Change api_port in {}",
-                config.path.display()
-            )
-        })?;
-        let local = listener.local_addr()?;
-        tracing::info!("listening on http://{local}");
+        let listener = listen(&config.api_host, config.api_port, "api_port", &config.path).await?;
         let tank = Arc::new(tank);
         if tank.api.delayed_delete {
             tokio::spawn(scrub_forever(tank.clone()));
         }
-        tokio::select! {
-            r = crate::api::serve(tank, listener) => r,
-            _ = shutdown_signal() => {
-                tracing::info!("stopping");
-                Ok(())
-            }
-        }
+        until_stopped(crate::api::serve(tank, listener)).await
     })
+}
+
+/// Binds `host:port` and logs the line scripts and tests wait for; a port in use is
+/// reported with the key (`port_key`) and file to change.
+async fn listen(host: &str, port: u16, port_key: &str, config: &Path) -> anyhow::Result<tokio::net::TcpListener> {
+    let addr = format!("{host}:{port}");
+    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| {
+        format!("cannot listen on {addr}; is another server using the port? Change {port_key} in {}", config.display())
+    })?;
+    // Nothing after the address on this line: scripts and tests read it.
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+    Ok(listener)
+}
+
+/// Runs a server until it fails or the process is asked to stop.
+async fn until_stopped(server: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::select! {
+        r = server => r,
+        _ = shutdown_signal() => {
+            tracing::info!("stopping");
+            Ok(())
+        }
+    }
 }
 
 fn registry(config_path: &Path) -> anyhow::Result<()> {
@@ -241,24 +250,9 @@ fn registry(config_path: &Path) -> anyhow::Result<()> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
     runtime.block_on(async move {
-        let addr = format!("{}:{}", config.registry_host, config.registry_port);
-        let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| {
-            format!(
-                "cannot listen on {addr}; is another server using the port? Change registry_port in {}",
-                config.path.display()
-            )
-        })?;
-        let local = listener.local_addr()?;
         tracing::info!("registry driver '{}' opened", config.registry_driver);
-        // Nothing after the address on this line: scripts and tests read it.
-        tracing::info!("listening on http://{local}");
-        tokio::select! {
-            r = registry_server::serve(Arc::new(server), listener) => r,
-            _ = shutdown_signal() => {
-                tracing::info!("stopping");
-                Ok(())
-            }
-        }
+        let listener = listen(&config.registry_host, config.registry_port, "registry_port", &config.path).await?;
+        until_stopped(registry_server::serve(Arc::new(server), listener)).await
     })
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tank_core::Status;
 use tank_sdk::ErrorKind;
 
-use crate::state::{now, Tank};
+use crate::state::{move_status, now, Tank};
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -53,20 +53,7 @@ pub fn scrub_once(tank: &Tank, scrub_time: Duration) -> anyhow::Result<Pass> {
             }
         }
         // The data is gone: the record follows, whatever else changed it meanwhile.
-        loop {
-            let mut current = tank.registry.get(image.id)?;
-            if current.value.status != Status::PendingDelete {
-                break;
-            }
-            current.value.set_status(Status::Deleted, now())?;
-            match tank.registry.update(&current.value, current.revision) {
-                Err(e) if e.kind == ErrorKind::CONFLICT => continue,
-                other => {
-                    other?;
-                    break;
-                }
-            }
-        }
+        move_status(&tank.registry, image.id, Status::Deleted, |s| s == Status::PendingDelete)?;
         tracing::info!(image = %image.id, "scrubbed the data of a deleted image");
         pass.scrubbed += 1;
     }

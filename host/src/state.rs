@@ -62,6 +62,27 @@ pub struct Tank {
     pub uploads: std::sync::Mutex<HashMap<tank_core::ImageId, tokio::sync::watch::Sender<bool>>>,
 }
 
+/// Moves image `id` to status `to` if its current status passes `from`, retrying when
+/// another request changed the record first; does nothing otherwise.
+pub fn move_status(
+    registry: &Registry,
+    id: tank_core::ImageId,
+    to: Status,
+    from: impl Fn(Status) -> bool,
+) -> tank_sdk::Result<()> {
+    loop {
+        let mut current = registry.get(id)?;
+        if !from(current.value.status) {
+            return Ok(());
+        }
+        current.value.set_status(to, now()).map_err(|e| tank_sdk::Error::backend(e.to_string()))?;
+        match registry.update(&current.value, current.revision) {
+            Err(e) if e.kind == tank_sdk::ErrorKind::CONFLICT => continue,
+            other => return other.map(drop),
+        }
+    }
+}
+
 /// Now, as the registry records it.
 pub fn now() -> Timestamp {
     let micros = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);

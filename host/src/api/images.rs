@@ -23,7 +23,7 @@ use crate::{
     config::ApiSettings,
     list_params,
     plugin::handles::{self, Registry, Store},
-    state::{now, Tank},
+    state::{move_status, now, Tank},
 };
 
 /// Glance's hard cap on a declared size (`IMAGE_SIZE_CAP`, 1 PiB).
@@ -326,18 +326,8 @@ async fn upload_data(
         }
         Err(e) => {
             let id = image.id;
-            let killed = blocking(&tank.registry, move |r| {
-                let mut current = r.get(id)?;
-                if current.value.status == Status::Saving {
-                    current
-                        .value
-                        .set_status(Status::Killed, now())
-                        .map_err(|e| tank_sdk::Error::backend(e.to_string()))?;
-                    r.update(&current.value, current.revision)?;
-                }
-                Ok(())
-            })
-            .await;
+            let killed =
+                blocking(&tank.registry, move |r| move_status(r, id, Status::Killed, |s| s == Status::Saving)).await;
             if let Err(k) = killed {
                 tracing::error!(image = %id, "could not mark a failed upload killed: {}", k.message);
             }
@@ -492,19 +482,8 @@ pub async fn delete(tank: &Tank, ctx: &Context, id: &str) -> Result<Response<Res
     if tank.api.delayed_delete && image.location.is_some() {
         // The data stays for scrub_time; the scrubber removes it (crate::scrubber).
         let id = image.id;
-        blocking(&tank.registry, move |r| loop {
-            let mut current = r.get(id)?;
-            if matches!(current.value.status, Status::Deleted | Status::PendingDelete) {
-                return Ok(());
-            }
-            current
-                .value
-                .set_status(Status::PendingDelete, now())
-                .map_err(|e| tank_sdk::Error::backend(e.to_string()))?;
-            match r.update(&current.value, current.revision) {
-                Err(e) if e.kind == ErrorKind::CONFLICT => continue,
-                other => return other.map(drop),
-            }
+        blocking(&tank.registry, move |r| {
+            move_status(r, id, Status::PendingDelete, |s| !matches!(s, Status::Deleted | Status::PendingDelete))
         })
         .await?;
         return Ok(Response::new(full(Vec::new())));
@@ -522,18 +501,7 @@ pub async fn delete(tank: &Tank, ctx: &Context, id: &str) -> Result<Response<Res
     // The data is gone: the record must follow even if another request changed it since.
     let id = image.id;
     let was_saving = image.status == Status::Saving;
-    blocking(&tank.registry, move |r| loop {
-        let mut current = r.get(id)?;
-        if current.value.status == Status::Deleted {
-            return Ok(());
-        }
-        current.value.set_status(Status::Deleted, now()).map_err(|e| tank_sdk::Error::backend(e.to_string()))?;
-        match r.update(&current.value, current.revision) {
-            Err(e) if e.kind == ErrorKind::CONFLICT => continue,
-            other => return other.map(drop),
-        }
-    })
-    .await?;
+    blocking(&tank.registry, move |r| move_status(r, id, Status::Deleted, |s| s != Status::Deleted)).await?;
     if was_saving {
         // Stop the upload here: it removes its partial data. (An upload on another server
         // finds the image deleted when it finishes, and removes its data then.)
