@@ -67,6 +67,13 @@ pub struct Member {
 }
 
 impl Image {
+    /// Whether Tank wrote the image's data (an upload or a copy-from) and so removes it
+    /// with the image. Data a client registered by location (`store` unset) belongs to
+    /// someone else and is left where it is.
+    pub fn owns_data(&self) -> bool {
+        self.store.is_some()
+    }
+
     /// A fresh `queued` record with default fields.
     pub fn new(id: ImageId, now: Timestamp) -> Self {
         Image {

@@ -10,6 +10,7 @@ use std::{
 };
 
 use serde::Deserialize;
+pub use tank_core::import_filter::ImportFiltering;
 
 /// Where the API server looks for its configuration when `--config` is not given: beside
 /// the binary's install tree first (`<prefix>/etc/tank.toml` for `<prefix>/bin/tank`), then
@@ -53,42 +54,8 @@ pub struct Config {
     pub registries: BTreeMap<String, toml::Table>,
     /// What the API allows and how it pages.
     pub api: ApiSettings,
-    /// Which URLs server-side fetches (copy-from) may reach.
+    /// Which URLs server-side fetches (copy-from, http locations) may reach.
     pub import_filtering: ImportFiltering,
-}
-
-/// `[import_filtering_opts]`, as Glance names it: the URLs the server may fetch on a
-/// client's behalf. An empty `allowed_*` list allows all but the `disallowed_*` ones.
-/// Whatever these say, a host that resolves to a loopback, private, link-local or other
-/// non-public address is refused unless `allowed_hosts` names it (or its address).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ImportFiltering {
-    /// Schemes that may be fetched.
-    pub allowed_schemes: Vec<String>,
-    /// Schemes never fetched.
-    pub disallowed_schemes: Vec<String>,
-    /// Hosts that may be fetched (names or addresses); these may be internal.
-    pub allowed_hosts: Vec<String>,
-    /// Hosts never fetched.
-    pub disallowed_hosts: Vec<String>,
-    /// Ports that may be fetched.
-    pub allowed_ports: Vec<u16>,
-    /// Ports never fetched.
-    pub disallowed_ports: Vec<u16>,
-}
-
-impl Default for ImportFiltering {
-    fn default() -> Self {
-        ImportFiltering {
-            allowed_schemes: vec!["http".into(), "https".into()],
-            disallowed_schemes: vec![],
-            allowed_hosts: vec![],
-            disallowed_hosts: vec![],
-            allowed_ports: vec![80, 443],
-            disallowed_ports: vec![],
-        }
-    }
 }
 
 /// The API server's limits and rules, under Glance's option names.

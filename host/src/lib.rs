@@ -4,7 +4,6 @@
 pub mod api;
 pub mod cli;
 pub mod config;
-pub mod fetch;
 pub mod list_params;
 pub mod plugin;
 pub mod registry_server;

@@ -36,7 +36,8 @@ pub fn scrub_once(tank: &Tank, scrub_time: Duration) -> anyhow::Result<Pass> {
             pass.waiting += 1;
             continue;
         }
-        if let Some(location) = &image.location {
+        // Only data Tank wrote is removed; data registered by location is someone else's.
+        if let Some(location) = image.location.as_ref().filter(|_| image.owns_data()) {
             let Some(store) = tank.stores.holding(&image) else {
                 tracing::error!(image = %image.id, "the store holding this image's data is not loaded; it stays queued");
                 pass.failed += 1;

@@ -10,7 +10,7 @@ use crate::{
     config::Config,
     plugin::{
         handles::{Registry, Store},
-        loader::Catalog,
+        loader::{Catalog, Entry},
     },
 };
 
@@ -41,6 +41,21 @@ impl Stores {
         by_location.or_else(|| image.store.as_deref().and_then(|s| self.named(s)))
     }
 
+    /// The store that reads client-given URLs of `scheme` (`x-image-meta-location`,
+    /// copy-from): only stores whose locations are external qualify, so a client cannot
+    /// point an image at data that some store keeps for Tank (a `file://` path, say).
+    pub fn external(&self, scheme: &str) -> Option<&Arc<Store>> {
+        self.by_scheme.get(scheme).filter(|s| s.external)
+    }
+
+    /// The schemes [`Stores::external`] accepts, sorted, for error messages.
+    pub fn external_schemes(&self) -> Vec<&str> {
+        let mut schemes: Vec<&str> =
+            self.by_scheme.iter().filter(|(_, s)| s.external).map(|(scheme, _)| scheme.as_str()).collect();
+        schemes.sort_unstable();
+        schemes
+    }
+
     /// "fs (filesystem, file), memstore" for error messages.
     pub fn describe(&self) -> String {
         self.listing.join(", ")
@@ -55,8 +70,6 @@ pub struct Tank {
     pub stores: Stores,
     /// The API's limits and rules.
     pub api: crate::config::ApiSettings,
-    /// Which URLs copy-from may fetch.
-    pub import_filtering: crate::config::ImportFiltering,
     /// Uploads in progress on this server, by image: sending `true` stops one (when its
     /// image is deleted).
     pub uploads: std::sync::Mutex<HashMap<tank_core::ImageId, tokio::sync::watch::Sender<bool>>>,
@@ -96,13 +109,7 @@ impl Tank {
     pub fn open(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Tank> {
         let registry = open_registry(config, catalog)?;
         let stores = open_stores(config, catalog)?;
-        Ok(Tank {
-            registry: Arc::new(registry),
-            stores,
-            api: config.api.clone(),
-            import_filtering: config.import_filtering.clone(),
-            uploads: Default::default(),
-        })
+        Ok(Tank { registry: Arc::new(registry), stores, api: config.api.clone(), uploads: Default::default() })
     }
 
     /// Images a crash left in `saving` become `killed`, and their partial data is removed.
@@ -162,16 +169,24 @@ pub fn open_stores(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Sto
     let candidates: Vec<_> = catalog.entries.iter().filter(|e| e.kind == Some("store") && e.is_ok()).cloned().collect();
     for entry in candidates {
         let mut names: Vec<&str> = vec![entry.name.as_str()];
-        names.extend(entry.aliases.iter().map(String::as_str));
+        names.extend(entry.store.aliases.iter().map(String::as_str));
         let table = config.plugin_table("store", &names);
         let is_default = names.contains(&config.default_store.as_str());
         if table.is_none() && !is_default {
             continue;
         }
         let Some(module) = catalog.module(&entry.name) else { continue };
-        let table = table.map(|(_, t)| t.clone()).unwrap_or_default();
+        let table = match with_host_settings(config, &entry, table.map(|(_, t)| t.clone()).unwrap_or_default()) {
+            Ok(table) => table,
+            Err(reason) => {
+                tracing::error!("{reason}");
+                catalog.fail(&entry.name, "open-failed", reason);
+                continue;
+            }
+        };
         match Store::open(module, &entry.name, entry.schemes.clone(), &table, &config.dir) {
-            Ok(store) => {
+            Ok(mut store) => {
+                store.external = entry.store.external_locations;
                 let store = Arc::new(store);
                 for n in &names {
                     by_name.insert((*n).to_owned(), store.clone());
@@ -179,10 +194,10 @@ pub fn open_stores(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Sto
                 for s in &entry.schemes {
                     by_scheme.insert(s.clone(), store.clone());
                 }
-                listing.push(if entry.aliases.is_empty() {
+                listing.push(if entry.store.aliases.is_empty() {
                     entry.name.clone()
                 } else {
-                    format!("{} ({})", entry.name, entry.aliases.join(", "))
+                    format!("{} ({})", entry.name, entry.store.aliases.join(", "))
                 });
                 tracing::info!(store = %entry.name, "store opened");
             }
@@ -205,6 +220,28 @@ pub fn open_stores(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Sto
         )
     })?;
     Ok(Stores { by_name, by_scheme, default, listing })
+}
+
+/// The store's table with the host settings its manifest asks for added (`[store]
+/// host_settings`). The operator sets those once, at the top level; a store table that sets
+/// one itself is refused rather than silently overridden.
+fn with_host_settings(config: &Config, entry: &Entry, mut table: toml::Table) -> Result<toml::Table, String> {
+    for key in &entry.store.host_settings {
+        if table.contains_key(key) {
+            return Err(format!(
+                "store '{}': {key} is set by the host from its top-level [{key}]; remove it from the store's table in {}",
+                entry.name,
+                config.path.display()
+            ));
+        }
+        // The manifest check admits only the settings listed in HOST_SETTINGS.
+        if key == "import_filtering_opts" {
+            let value = toml::Value::try_from(&config.import_filtering)
+                .map_err(|e| format!("store '{}': cannot pass {key}: {e}", entry.name))?;
+            table.insert(key.clone(), value);
+        }
+    }
+    Ok(table)
 }
 
 fn dirs(config: &Config) -> String {

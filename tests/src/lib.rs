@@ -13,6 +13,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod nginx;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
@@ -52,6 +54,7 @@ pub fn plugin_source(name: &str) -> (PathBuf, String) {
         "fs" => (repo.join("plugins/fs/tank-plugin.toml"), "libtank_plugin_fs.so".into()),
         "sled" => (repo.join("plugins/sled/tank-plugin.toml"), "libtank_plugin_sled.so".into()),
         "remote" => (repo.join("plugins/remote/tank-plugin.toml"), "libtank_plugin_remote.so".into()),
+        "http" => (repo.join("plugins/http/tank-plugin.toml"), "libtank_plugin_http.so".into()),
         "memstore" => (repo.join("examples/memstore/tank-plugin.toml"), "libtank_example_memstore.so".into()),
         "panicky" => (repo.join("tests/fixtures/panicky/tank-plugin.toml"), "libtank_fixture_panicky.so".into()),
         "not-a-plugin" => {

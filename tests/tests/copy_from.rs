@@ -1,5 +1,5 @@
-//! `x-glance-api-copy-from`: the server fetches an image from an http URL, under
-//! `[import_filtering_opts]`, from a real http server on loopback.
+//! `x-glance-api-copy-from`: the server fetches an image from an http URL through the
+//! http store, under `[import_filtering_opts]`, from a real http server on loopback.
 
 use std::{convert::Infallible, net::SocketAddr};
 
@@ -59,6 +59,14 @@ fn copy_from(s: &Server, url: &str) -> (u16, serde_json::Value) {
     send(s, "POST", "/v1/images", &[("x-glance-api-copy-from", url), ("x-image-meta-name", "copied")])
 }
 
+/// A deployment with the http store, and `rules` as its `[import_filtering_opts]`.
+fn deployment(rules: &str) -> Deployment {
+    let d = Deployment::new();
+    d.install("http");
+    d.config(&format!("[import_filtering_opts]\n{rules}\n[store.http]\n"));
+    d
+}
+
 fn message(reply: &serde_json::Value) -> String {
     reply["error"]["message"].as_str().unwrap_or_default().to_owned()
 }
@@ -73,8 +81,7 @@ fn copy_from_fetches_allowed_urls_and_follows_checked_redirects() {
     let image = Bytes::from(data(3 << 20, 4));
     let other = source(Bytes::from_static(b"elsewhere"), String::new());
     let src = source(image.clone(), format!("http://{other}/image"));
-    let d = Deployment::new();
-    d.config(&format!("[import_filtering_opts]\nallowed_hosts = [\"127.0.0.1\"]\nallowed_ports = [{}]\n", src.port()));
+    let d = deployment(&format!("allowed_hosts = [\"127.0.0.1\"]\nallowed_ports = [{}]", src.port()));
     let s = d.start();
 
     let (status, reply) = copy_from(&s, &format!("http://{src}/image"));
@@ -120,9 +127,8 @@ fn copy_from_fetches_allowed_urls_and_follows_checked_redirects() {
 #[test]
 fn internal_addresses_are_refused_in_every_spelling_unless_allowed() {
     let src = source(Bytes::from_static(b"secret"), String::new());
-    let d = Deployment::new();
     // The port is allowed, the host is not: loopback is internal.
-    d.config(&format!("[import_filtering_opts]\nallowed_ports = [{}]\n", src.port()));
+    let d = deployment(&format!("allowed_ports = [{}]", src.port()));
     let s = d.start();
     let port = src.port();
     for host in ["127.0.0.1", "127.1", "2130706433", "0x7f000001", "[::ffff:127.0.0.1]", "localhost"] {
@@ -135,7 +141,11 @@ fn internal_addresses_are_refused_in_every_spelling_unless_allowed() {
     assert!(!message(&reply).contains("password"), "credentials are never echoed: {reply}");
     let (status, reply) = copy_from(&s, "ftp://127.0.0.1/image");
     assert_eq!(status, 400);
-    assert!(message(&reply).contains("scheme"), "{reply}");
+    assert!(message(&reply).contains("ftp:// URLs are not accepted"), "{reply}");
+    // The fs store's locations are Tank's own, never a source.
+    let (status, reply) = copy_from(&s, "file:///etc/passwd");
+    assert_eq!(status, 400);
+    assert!(message(&reply).contains("file:// URLs are not accepted"), "{reply}");
     assert_eq!(image_count(&s), 0);
     assert!(d.data_files().is_empty());
 }

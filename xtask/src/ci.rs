@@ -20,11 +20,16 @@ use anyhow::{bail, Context, Result};
 
 use crate::{cargo, dist, run};
 
-/// Debian packages the test suites need, as (program looked up on `PATH`, package that
-/// provides it). Empty while every suite needs only Rust. A store or registry driver whose
-/// tests run against a real server adds its server here (e.g. `("redis-server",
-/// "redis-server")`), and the suite starts it on loopback.
-const DEBIAN_PACKAGES: &[(&str, &str)] = &[];
+/// Debian packages the test suites need, as (program looked up on `PATH` and the sbin
+/// folders, package that provides it). A store or registry driver whose tests run against
+/// a real server adds its server here, and the suite starts it on loopback.
+const DEBIAN_PACKAGES: &[(&str, &str)] = &[
+    // The http store's suite: nginx serves images over http and https (with a certificate
+    // openssl makes), and curl downloads as a user would.
+    ("nginx", "nginx"),
+    ("openssl", "openssl"),
+    ("curl", "curl"),
+];
 
 type Step = (&'static str, fn() -> Result<()>);
 
@@ -104,7 +109,8 @@ fn install_debian_packages() -> Result<()> {
 }
 
 fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()))
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).chain(["/usr/sbin".into(), "/sbin".into()]).any(|d| d.join(program).is_file())
 }
 
 fn nextest() -> bool {

@@ -24,8 +24,12 @@ use sha2::{Digest, Sha256};
 use crate::{cargo, root, run as run_cmd};
 
 /// The plugins `dist` installs: (folder under `plugins/`, the library cargo builds).
-const PLUGINS: &[(&str, &str)] =
-    &[("fs", "libtank_plugin_fs.so"), ("sled", "libtank_plugin_sled.so"), ("remote", "libtank_plugin_remote.so")];
+const PLUGINS: &[(&str, &str)] = &[
+    ("fs", "libtank_plugin_fs.so"),
+    ("http", "libtank_plugin_http.so"),
+    ("sled", "libtank_plugin_sled.so"),
+    ("remote", "libtank_plugin_remote.so"),
+];
 
 /// The sample configuration, checked in so that docs can show it as it ships.
 const SAMPLE_CONFIG: &str = "xtask/tank.sample.toml";

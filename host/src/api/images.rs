@@ -149,45 +149,107 @@ fn image_response(status: StatusCode, image: &Image) -> Response<ResponseBody> {
     r
 }
 
-fn refuse_unsupported(m: &meta::RequestMeta) -> Result<(), ApiError> {
-    if m.location.is_some() {
-        return Err(ApiError::bad_request(
-            "x-image-meta-location is not supported by this server yet; upload the data in the body or use copy-from",
-        ));
-    }
-    Ok(())
+/// What a request brings besides metadata, checked before anything is created.
+enum Data {
+    /// Bytes to store (the request body, or a copy-from source's), with the size they
+    /// must have when known.
+    Upload(transfer::UploadBody, Option<u64>),
+    /// Data that stays where it is (`x-image-meta-location`), read by `store`, of `size`
+    /// bytes.
+    Registered { location: Location, store: Arc<Store>, size: u64 },
 }
 
-/// Whether the request brings data: a body, or a copy-from URL.
+/// Whether the request brings data: a body, a copy-from URL or a location.
 fn brings_data(headers: &HeaderMap, m: &meta::RequestMeta) -> bool {
-    has_body(headers) || m.copy_from.is_some()
+    has_body(headers) || m.copy_from.is_some() || m.location.is_some()
 }
 
-/// The data of an upload and the size it must have: the request body, or the response of
-/// the copy-from URL, fetched under `[import_filtering_opts]`. Everything is checked
-/// before anything is created; `None` when the request brings no data.
+/// The store that reads `url`, a URL the client gave in `header`: one whose locations are
+/// external (http, s3, ...). Anything else is refused, `file://` above all: a client must
+/// not point an image at a path on the server.
+fn external_source(tank: &Tank, url: &str, header: &str) -> Result<(Location, Arc<Store>), ApiError> {
+    let location = Location::parse(url).map_err(|e| ApiError::bad_request(format!("{header}: {e}")))?;
+    match tank.stores.external(location.scheme()) {
+        Some(store) => Ok((location, store.clone())),
+        None => Err(ApiError::bad_request(format!(
+            "{header}: {}:// URLs are not accepted; this server reads images from {}",
+            location.scheme(),
+            match tank.stores.external_schemes() {
+                schemes if schemes.is_empty() => "no URLs (no store with external locations is loaded)".to_owned(),
+                schemes => schemes.iter().map(|s| format!("{s}://")).collect::<Vec<_>>().join(", "),
+            }
+        ))),
+    }
+}
+
+/// A source store's error about a URL the client gave in `header`. "Not found" there is
+/// the client's mistake, not a missing image: 400.
+fn source_error(header: &str, store: &str, e: tank_sdk::Error) -> ApiError {
+    let status = match e.kind {
+        ErrorKind::NOT_FOUND => StatusCode::BAD_REQUEST,
+        kind => super::error::status_of(kind),
+    };
+    let mut error = ApiError::from(e);
+    error.status = status;
+    error.message = format!("{header} (store {store}): {}", error.message);
+    error
+}
+
+/// The data a request brings and the size it must have: the request body, the response of
+/// the copy-from URL, or the location to register. Everything is checked before anything
+/// is created; `None` when the request brings no data.
 async fn incoming_data(
     tank: &Tank,
     headers: &HeaderMap,
     m: &meta::RequestMeta,
     body: Incoming,
     declared: Option<u64>,
-) -> Result<Option<(Incoming, Option<u64>)>, ApiError> {
+) -> Result<Option<Data>, ApiError> {
     let cap = tank.api.image_size_cap;
-    match (&m.copy_from, has_body(headers)) {
-        (Some(_), true) => {
-            Err(ApiError::bad_request("send the image data in the body or name it with copy-from, not both"))
-        }
-        (Some(url), false) => {
-            let fetched = crate::fetch::fetch(url, &tank.import_filtering)
-                .await
-                .map_err(|e| ApiError::bad_request(format!("copy-from failed: {e}")))?;
-            let size = check_sizes(fetched.size, declared, cap, "the copy-from source's Content-Length")?;
-            Ok(Some((fetched.body, size)))
-        }
-        (None, true) => Ok(Some((body, check_upload_headers(headers, declared, cap)?))),
-        (None, false) => Ok(None),
+    let sources = [has_body(headers), m.copy_from.is_some(), m.location.is_some()];
+    if sources.iter().filter(|s| **s).count() > 1 {
+        return Err(ApiError::bad_request(
+            "send the image data in the body, name it with copy-from, or register it with x-image-meta-location: one of them",
+        ));
     }
+    if let Some(url) = &m.copy_from {
+        const HEADER: &str = "x-glance-api-copy-from";
+        let (location, source) = external_source(tank, url, HEADER)?;
+        // The source's length is checked as the bytes arrive (against the declared size
+        // and the caps), like a chunked upload's.
+        check_sizes(None, declared, cap, "")?;
+        let name = source.name.clone();
+        let reader = tokio::task::spawn_blocking(move || source.get(location.expose(), 0, None))
+            .await?
+            .map_err(|e| source_error(HEADER, &name, e))?;
+        return Ok(Some(Data::Upload(transfer::source_body(reader), declared)));
+    }
+    if let Some(url) = &m.location {
+        const HEADER: &str = "x-image-meta-location";
+        let (location, store) = external_source(tank, url, HEADER)?;
+        let (source, at) = (store.clone(), location.clone());
+        let size = tokio::task::spawn_blocking(move || source.size(at.expose()))
+            .await?
+            .map_err(|e| source_error(HEADER, &store.name, e))?;
+        let size = check_sizes(Some(size), declared, cap, "the data at x-image-meta-location")?.unwrap_or(size);
+        return Ok(Some(Data::Registered { location, store, size }));
+    }
+    if has_body(headers) {
+        let size = check_upload_headers(headers, declared, cap)?;
+        return Ok(Some(Data::Upload(transfer::request_body(body), size)));
+    }
+    Ok(None)
+}
+
+/// Points `image` at data registered by location: it is `active` at once, with the size
+/// the store reported and no checksum (Tank never read the data), and with no store of
+/// its own, since Tank did not write the data and will not delete it.
+fn register(image: &mut Image, location: Location, size: u64) -> Result<(), ApiError> {
+    image.size = size;
+    image.location = Some(location);
+    image.store = None;
+    image.set_status(Status::Active, now())?;
+    Ok(())
 }
 
 /// `POST /v1/images`: reserve, and upload when a body comes with it.
@@ -199,16 +261,24 @@ pub async fn create(tank: &Tank, ctx: &Context, req: Request<Incoming>) -> Resul
         // replaced the header, and so does Tank).
         m.patch.owner = ctx.owner().map(str::to_owned);
     }
-    refuse_unsupported(&m)?;
     let store = pick_store(tank, m.patch.store.as_deref())?;
     let data = incoming_data(tank, &parts.headers, &m, body, m.patch.size).await?;
 
     let mut image = Image::new(m.patch.id.unwrap_or_else(ImageId::random), now());
     m.patch.apply(&mut image, now())?;
-    if data.is_none() {
-        // A reservation's size is whatever the client declared; the upload must match it.
-        image.size = m.patch.size.unwrap_or(0);
-    }
+    let data = match data {
+        None => {
+            // A reservation's size is whatever the client declared; the upload must match it.
+            image.size = m.patch.size.unwrap_or(0);
+            None
+        }
+        Some(Data::Registered { location, store, size }) => {
+            register(&mut image, location, size)?;
+            tracing::info!(image = %image.id, store = %store.name, size, "image registered at an external location");
+            None
+        }
+        Some(Data::Upload(body, size)) => Some((body, size)),
+    };
     let record = image.clone();
     let revision = blocking(&tank.registry, move |r| r.create(&record)).await.map_err(|e| {
         if e.status == StatusCode::CONFLICT {
@@ -261,7 +331,7 @@ async fn upload_data(
     tank: &Tank,
     record: Revisioned<Image>,
     store: Arc<Store>,
-    body: Incoming,
+    body: transfer::UploadBody,
     size: Option<u64>,
     checksum: Option<String>,
 ) -> Result<Image, ApiError> {
@@ -351,7 +421,6 @@ pub async fn update(
         // The registry drops an owner change that does not come from an admin.
         m.patch.owner = None;
     }
-    refuse_unsupported(&m)?;
     if m.patch.id.is_some_and(|new| new != record.value.id) {
         return Err(ApiError::bad_request("an image's id cannot be changed"));
     }
@@ -377,6 +446,14 @@ pub async fn update(
     patch.purge_properties = purge && !upload;
     let mut image = record.value;
     patch.apply(&mut image, now())?;
+    let data = match data {
+        Some(Data::Registered { location, size, .. }) => {
+            register(&mut image, location, size)?;
+            None
+        }
+        Some(Data::Upload(body, size)) => Some((body, size)),
+        None => None,
+    };
     let changed = image.clone();
     let revision = blocking(&tank.registry, move |r| r.update(&changed, record.revision)).await.map_err(|e| {
         if e.status == StatusCode::CONFLICT {
@@ -424,7 +501,7 @@ pub async fn download(tank: &Tank, ctx: &Context, id: &str) -> Result<Response<R
     let store = store_holding(tank, &image)?;
     let reader = tokio::task::spawn_blocking(move || store.get(location.expose(), 0, None)).await??;
     use http_body_util::BodyExt;
-    let mut r = Response::new(Download::start(reader, image.size).boxed());
+    let mut r = Response::new(Download::start(reader, Some(image.size)).boxed());
     meta::to_headers(&image, r.headers_mut());
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(image.size));
@@ -479,7 +556,7 @@ pub async fn delete(tank: &Tank, ctx: &Context, id: &str) -> Result<Response<Res
             format!("image {id} is protected; set x-image-meta-protected: false first"),
         ));
     }
-    if tank.api.delayed_delete && image.location.is_some() {
+    if tank.api.delayed_delete && image.location.is_some() && image.owns_data() {
         // The data stays for scrub_time; the scrubber removes it (crate::scrubber).
         let id = image.id;
         blocking(&tank.registry, move |r| {
@@ -488,7 +565,8 @@ pub async fn delete(tank: &Tank, ctx: &Context, id: &str) -> Result<Response<Res
         .await?;
         return Ok(Response::new(full(Vec::new())));
     }
-    if let Some(location) = image.location.clone() {
+    // Data registered by location is someone else's: only the record goes.
+    if let Some(location) = image.location.clone().filter(|_| image.owns_data()) {
         let store = store_holding(tank, &image)?;
         match tokio::task::spawn_blocking(move || store.delete(location.expose())).await? {
             Ok(()) => {}

@@ -19,7 +19,7 @@ use std::{
 
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
-use http_body_util::BodyExt;
+use http_body_util::{combinators::UnsyncBoxBody, BodyExt};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use md5::{Digest, Md5};
 use tank_core::ImageId;
@@ -33,6 +33,20 @@ pub const CHUNK: usize = 1 << 20;
 /// How many chunks may wait in each channel. Enough that MD5, the slowest stage, never
 /// waits for the socket or the store; few enough to bound a transfer's buffers to about 20 MiB.
 const DEPTH: usize = 8;
+
+/// The bytes of an upload: a request body, or a copy-from source read through its store.
+pub type UploadBody = UnsyncBoxBody<Bytes, io::Error>;
+
+/// A request body as an upload.
+pub fn request_body(body: Incoming) -> UploadBody {
+    body.map_err(io::Error::other).boxed_unsync()
+}
+
+/// What `reader` reads from a source store (copy-from), as an upload: a store error
+/// interrupts it like a broken connection.
+pub fn source_body(reader: Reader) -> UploadBody {
+    Download::start(reader, None).boxed_unsync()
+}
 
 /// A finished receive, not yet made durable: the caller checks it, then finishes or
 /// aborts the writer.
@@ -70,7 +84,7 @@ impl Limit {
 /// the upload. On any error the write is aborted before this returns, so nothing is left
 /// in the store.
 pub async fn receive(
-    body: Incoming,
+    body: UploadBody,
     store: Arc<Store>,
     id: ImageId,
     declared: Option<u64>,
@@ -130,7 +144,7 @@ pub async fn discard(writer: Writer) {
 
 /// Reads the body into chunks for both consumers; returns the byte count.
 async fn pump(
-    mut body: Incoming,
+    mut body: UploadBody,
     declared: Option<u64>,
     limit: &Limit,
     mut cancel: watch::Receiver<bool>,
@@ -199,22 +213,23 @@ async fn pump(
     Ok(total)
 }
 
-/// A response body fed by a blocking reader thread.
+/// A body fed by a blocking reader thread: a download's response, or a copy-from's source.
 pub struct Download {
     rx: mpsc::Receiver<io::Result<Bytes>>,
-    remaining: u64,
+    /// Bytes still to come, when the size is known.
+    remaining: Option<u64>,
 }
 
 impl Download {
-    /// Starts sending `size` bytes from `reader`.
-    pub fn start(reader: Reader, size: u64) -> Download {
+    /// Starts sending the data `reader` reads, which must be `size` bytes when given.
+    pub fn start(reader: Reader, size: Option<u64>) -> Download {
         let (tx, rx) = mpsc::channel(DEPTH);
         tokio::task::spawn_blocking(move || send_all(reader, size, &tx));
         Download { rx, remaining: size }
     }
 }
 
-fn send_all(mut reader: Reader, size: u64, tx: &mpsc::Sender<io::Result<Bytes>>) {
+fn send_all(mut reader: Reader, size: Option<u64>, tx: &mpsc::Sender<io::Result<Bytes>>) {
     let mut sent: u64 = 0;
     loop {
         let mut buf = BytesMut::zeroed(CHUNK);
@@ -222,7 +237,9 @@ fn send_all(mut reader: Reader, size: u64, tx: &mpsc::Sender<io::Result<Bytes>>)
             Ok(n) => n,
             Err(e) => {
                 tracing::error!(kind = %e.kind, "reading image data failed: {}", e.message);
-                let _ = tx.blocking_send(Err(io::Error::other("the store failed while sending the image")));
+                // Plugins' messages never hold credentials (sdk contract); a copy-from's client
+                // sees this one.
+                let _ = tx.blocking_send(Err(io::Error::other(e.message)));
                 return;
             }
         };
@@ -235,6 +252,7 @@ fn send_all(mut reader: Reader, size: u64, tx: &mpsc::Sender<io::Result<Bytes>>)
             return; // The client went away.
         }
     }
+    let Some(size) = size else { return };
     if sent != size {
         tracing::error!(sent, size, "the store returned {sent} bytes of a {size}-byte image; cutting the download");
         let _ = tx.blocking_send(Err(io::Error::new(io::ErrorKind::UnexpectedEof, "corrupt image download")));
@@ -249,7 +267,7 @@ impl Body for Download {
         self.rx.poll_recv(cx).map(|item| {
             item.map(|r| {
                 r.map(|data| {
-                    self.remaining = self.remaining.saturating_sub(data.len() as u64);
+                    self.remaining = self.remaining.map(|left| left.saturating_sub(data.len() as u64));
                     Frame::data(data)
                 })
             })
@@ -257,6 +275,6 @@ impl Body for Download {
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.remaining)
+        self.remaining.map_or_else(SizeHint::default, SizeHint::with_exact)
     }
 }

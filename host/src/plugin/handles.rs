@@ -27,6 +27,9 @@ pub struct Store {
     pub name: String,
     /// The URI schemes its locations use.
     pub schemes: Vec<String>,
+    /// Whether clients may register its locations and copy from them (the manifest's
+    /// `external_locations`).
+    pub external: bool,
     inner: StoreV1_TO<'static, RBox<()>>,
 }
 
@@ -49,7 +52,7 @@ impl Store {
         let json = open_args(config)?;
         let dir = dir.to_string_lossy();
         let inner = (m.open())(name.into(), json.as_str().into(), dir.as_ref().into()).into_result()?;
-        Ok(Store { name: name.to_owned(), schemes, inner })
+        Ok(Store { name: name.to_owned(), schemes, external: false, inner })
     }
 
     /// Starts writing the data of `id`.

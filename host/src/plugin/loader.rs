@@ -29,7 +29,7 @@ use tank_sdk::abi::{HostV1, RegistryModV1_Ref, StoreModV1_Ref};
 
 use super::{
     host_log,
-    manifest::{Kind, Manifest, Refusal, FILE_NAME},
+    manifest::{Kind, Manifest, Refusal, StoreSection, FILE_NAME},
 };
 
 /// A plugin's root module, once loaded.
@@ -60,9 +60,9 @@ pub struct Entry {
     pub reason: Option<String>,
     /// The plugin's folder.
     pub path: PathBuf,
-    /// Other names a store answers to.
+    /// A store's `[store]` table: its aliases and options.
     #[serde(skip)]
-    pub aliases: Vec<String>,
+    pub store: StoreSection,
 }
 
 impl Entry {
@@ -105,7 +105,7 @@ impl Catalog {
         self.entries
             .iter()
             .filter(|e| e.kind == Some("store"))
-            .find(|e| e.name == name || e.aliases.iter().any(|a| a == name))
+            .find(|e| e.name == name || e.store.aliases.iter().any(|a| a == name))
     }
 
     /// The entry of registry driver `name`.
@@ -145,7 +145,7 @@ pub fn scan(dirs: &[PathBuf], depth: Depth, max_level: u8) -> Catalog {
                 status: "ok",
                 reason: None,
                 path: folder.clone(),
-                aliases: Vec::new(),
+                store: StoreSection::default(),
             };
             match Manifest::read(&folder) {
                 Err(r) => entry.refuse(r),
@@ -155,7 +155,7 @@ pub fn scan(dirs: &[PathBuf], depth: Depth, max_level: u8) -> Catalog {
                     entry.version = Some(m.plugin.version.clone());
                     entry.generation = Some(m.abi.generation);
                     entry.schemes = m.schemes().to_vec();
-                    entry.aliases = m.store.as_ref().map(|s| s.aliases.clone()).unwrap_or_default();
+                    entry.store = m.store.clone().unwrap_or_default();
                     let result = m
                         .check(true)
                         .and_then(|()| claim(&m, &folder, &mut owners))

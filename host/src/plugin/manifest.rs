@@ -102,7 +102,20 @@ pub struct StoreSection {
     /// Other names the store answers to.
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// Whether its locations point at data outside Tank (a web server, another cloud's
+    /// bucket): clients may then register images there (`x-image-meta-location`) and
+    /// copy from them. Stores that hold data Tank wrote leave this `false`, so that a
+    /// client cannot point an image at, say, a file on the server.
+    #[serde(default)]
+    pub external_locations: bool,
+    /// Tables of the host's own configuration the store needs, added to its configuration
+    /// under the same key: only `import_filtering_opts` exists.
+    #[serde(default)]
+    pub host_settings: Vec<String>,
 }
+
+/// The tables of its configuration the host can hand a store (`[store] host_settings`).
+pub const HOST_SETTINGS: &[&str] = &["import_filtering_opts"];
 
 /// Why a manifest was refused; `code` is the status `tank plugins` shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,6 +192,14 @@ impl Manifest {
                 ))
             }
             _ => {}
+        }
+        if let Some(unknown) =
+            self.store.iter().flat_map(|s| &s.host_settings).find(|h| !HOST_SETTINGS.contains(&h.as_str()))
+        {
+            return Err(Refusal::new(
+                "bad-manifest",
+                format!("plugin '{name}' asks for host setting {unknown:?}; this host offers {HOST_SETTINGS:?}"),
+            ));
         }
         let file = &self.library.file;
         if file.is_empty() || file.contains('/') || file == ".." || file == "." {

@@ -137,7 +137,7 @@ impl RegistryConfig {
             stores: BTreeMap::new(),
             registries: self.registries.clone(),
             api: crate::config::ApiSettings::default(),
-            import_filtering: crate::config::ImportFiltering::default(),
+            import_filtering: Default::default(),
         }
     }
 }
