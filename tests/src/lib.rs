@@ -146,6 +146,22 @@ impl Deployment {
         path
     }
 
+    /// Starts a `tank registry` over sled (its `registry.toml` gets `registry_extra`) and
+    /// writes a `tank.toml` whose `remote` registry driver points at it, followed by
+    /// `api_extra`: the deployment of docs/registry.md, ready for [`Deployment::start`].
+    /// Installs the fs, sled and remote plugins.
+    pub fn start_registry(&self, registry_extra: &str, api_extra: &str) -> Server {
+        for plugin in ["fs", "sled", "remote"] {
+            if !self.plugins().join(plugin).exists() {
+                self.install(plugin);
+            }
+        }
+        let registry = Server::start_registry(&self.registry_config(registry_extra));
+        let url = format!("http://{}", registry.addr);
+        self.config(&format!("registry_driver = \"remote\"\n{api_extra}\n[registry.remote]\nurl = \"{url}\"\n"));
+        registry
+    }
+
     /// The files in the datadir, sorted.
     pub fn data_files(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.datadir())

@@ -185,11 +185,8 @@ fn the_remote_driver_passes_the_registry_conformance_suite() {
 
 #[test]
 fn two_api_servers_share_one_registry_through_the_remote_driver() {
-    let (d, registry) = registry();
-    d.install("fs");
-    d.install("remote");
-    let url = format!("http://{}", registry.addr);
-    d.config(&format!("registry_driver = \"remote\"\n[registry.remote]\nurl = \"{url}\"\n"));
+    let d = Deployment::empty();
+    let registry = d.start_registry("limit_param_default = 2", "");
     let a = d.start();
     let b = d.start();
     assert_ne!(a.addr, b.addr);
@@ -257,12 +254,10 @@ fn a_mistyped_registry_key_stops_the_start_with_one_line() {
 
 #[test]
 fn api_server_names_an_unreachable_registry() {
-    let (d, registry) = registry();
-    d.install("fs");
-    d.install("remote");
+    let d = Deployment::empty();
+    let registry = d.start_registry("", "");
     let url = format!("http://{}", registry.addr);
     let _ = registry.stop();
-    d.config(&format!("registry_driver = \"remote\"\n[registry.remote]\nurl = \"{url}\"\n"));
     let (ok, _, err) = tank_tests::tank(&["api", "--config", d.root.path().join("tank.toml").to_str().unwrap()]);
     assert!(!ok, "tank api must not serve without its registry");
     assert!(err.contains(&format!("registry at {url} is unreachable")), "{err}");
