@@ -105,6 +105,8 @@ fn the_registry_api_creates_lists_updates_shares_and_deletes() {
     let page2 = s.get(&format!("/images?sort_key=name&sort_dir=asc&marker={beta_id}"));
     assert_eq!(names(&page2), ["gamma"]);
     assert_eq!(s.get("/images?marker=00000000-0000-4000-8000-000000000000").status, 400);
+    let hidden_marker = get_as(&s, &format!("/images?marker={beta_id}"), &tenant("t2"));
+    assert_eq!(hidden_marker.status, 400, "an image t2 cannot see is no marker for it either");
     assert_eq!(s.get("/images?limit=-1").status, 400);
     assert_eq!(names(&get_as(&s, "/images?sort_key=name&sort_dir=asc", &tenant("t2"))), ["alpha", "gamma"]);
 
