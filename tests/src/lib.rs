@@ -306,6 +306,31 @@ impl Server {
         self.send("POST", "/v1/images", &h, Bytes::copy_from_slice(data))
     }
 
+    /// Uploads `data` as a new image in a chunked body (no length declared, 64 KiB a
+    /// chunk), with `headers` (plus the octet-stream content type).
+    pub fn upload_chunked(&self, data: Vec<u8>, headers: &[(&str, &str)]) -> Reply {
+        let mut req = http::Request::post(self.url("/v1/images")).header("content-type", "application/octet-stream");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let (tx, body) = ChannelBody::new(4);
+        let req = req.body(body).unwrap();
+        self.rt.block_on(async move {
+            tokio::spawn(async move {
+                for piece in data.chunks(64 << 10) {
+                    if tx.send(Bytes::copy_from_slice(piece)).await.is_err() {
+                        return; // The server stopped reading: its answer says why.
+                    }
+                }
+            });
+            let client = Client::builder(TokioExecutor::new()).build_http();
+            let resp = client.request(req).await.expect("request reaches the server");
+            let (parts, body) = resp.into_parts();
+            let body = body.collect().await.expect("body arrives").to_bytes();
+            Reply { status: parts.status.as_u16(), headers: parts.headers, body }
+        })
+    }
+
     /// Runs `f` on the server's client runtime (for streaming requests).
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.rt.block_on(f)
