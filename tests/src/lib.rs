@@ -149,6 +149,22 @@ impl Deployment {
         path
     }
 
+    /// Starts a `tank registry` over sled (its `registry.toml` gets `registry_extra`) and
+    /// writes a `tank.toml` whose `remote` registry driver points at it, followed by
+    /// `api_extra`: the deployment of docs/registry.md, ready for [`Deployment::start`].
+    /// Installs the fs, sled and remote plugins.
+    pub fn start_registry(&self, registry_extra: &str, api_extra: &str) -> Server {
+        for plugin in ["fs", "sled", "remote"] {
+            if !self.plugins().join(plugin).exists() {
+                self.install(plugin);
+            }
+        }
+        let registry = Server::start_registry(&self.registry_config(registry_extra));
+        let url = format!("http://{}", registry.addr);
+        self.config(&format!("registry_driver = \"remote\"\n{api_extra}\n[registry.remote]\nurl = \"{url}\"\n"));
+        registry
+    }
+
     /// The files in the datadir, sorted.
     pub fn data_files(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.datadir())
@@ -291,6 +307,31 @@ impl Server {
         let mut h = vec![("content-type", "application/octet-stream")];
         h.extend_from_slice(headers);
         self.send("POST", "/v1/images", &h, Bytes::copy_from_slice(data))
+    }
+
+    /// Uploads `data` as a new image in a chunked body (no length declared, 64 KiB a
+    /// chunk), with `headers` (plus the octet-stream content type).
+    pub fn upload_chunked(&self, data: Vec<u8>, headers: &[(&str, &str)]) -> Reply {
+        let mut req = http::Request::post(self.url("/v1/images")).header("content-type", "application/octet-stream");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let (tx, body) = ChannelBody::new(4);
+        let req = req.body(body).unwrap();
+        self.rt.block_on(async move {
+            tokio::spawn(async move {
+                for piece in data.chunks(64 << 10) {
+                    if tx.send(Bytes::copy_from_slice(piece)).await.is_err() {
+                        return; // The server stopped reading: its answer says why.
+                    }
+                }
+            });
+            let client = Client::builder(TokioExecutor::new()).build_http();
+            let resp = client.request(req).await.expect("request reaches the server");
+            let (parts, body) = resp.into_parts();
+            let body = body.collect().await.expect("body arrives").to_bytes();
+            Reply { status: parts.status.as_u16(), headers: parts.headers, body }
+        })
     }
 
     /// Runs `f` on the server's client runtime (for streaming requests).

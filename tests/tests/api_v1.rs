@@ -215,41 +215,15 @@ fn every_list_filter_sort_and_page_works_and_bad_values_are_named() {
     }
 }
 
-/// Uploads `bytes` as a chunked body (no length declared), in 64 KiB pieces; the reply's
-/// status and body.
-fn chunked_upload(s: &Server, bytes: Vec<u8>, headers: &[(&'static str, &'static str)]) -> (u16, Value) {
-    let url = s.url("/v1/images");
-    let headers = headers.to_vec();
-    s.block_on(async move {
-        use http_body_util::BodyExt;
-        let (tx, body) = tank_tests::ChannelBody::new(4);
-        tokio::spawn(async move {
-            for piece in bytes.chunks(64 << 10) {
-                if tx.send(Bytes::copy_from_slice(piece)).await.is_err() {
-                    return; // The server stopped reading: the answer says why.
-                }
-            }
-        });
-        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
-        let mut req = http::Request::post(url).header("content-type", "application/octet-stream");
-        for (k, v) in headers {
-            req = req.header(k, v);
-        }
-        let reply = client.request(req.body(body).unwrap()).await.unwrap();
-        let status = reply.status().as_u16();
-        let body = reply.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
-    })
-}
-
 #[test]
 fn image_size_cap_counts_the_bytes_that_arrive_and_keeps_nothing_past_it() {
     let d = Deployment::new();
     d.config("image_size_cap = 1000000\n");
     let s = d.start();
     // Chunked: no declared size, so only counting the bytes can stop it.
-    let (status, reply) = chunked_upload(&s, tank_tests::data(3 << 20, 1), &[("x-image-meta-name", "huge")]);
-    assert_eq!(status, 413, "{reply}");
+    let r = s.upload_chunked(tank_tests::data(3 << 20, 1), &[("x-image-meta-name", "huge")]);
+    let reply = r.json();
+    assert_eq!(r.status, 413, "{reply}");
     assert!(reply["error"]["message"].as_str().unwrap().contains("image_size_cap"), "{reply}");
     assert!(d.data_files().is_empty(), "{:?}", d.data_files());
     let all = s.get("/v1/images/detail?is_public=none&changes-since=2000-01-01T00:00:00").json();
@@ -269,16 +243,16 @@ fn user_storage_quota_is_per_owner() {
     d.config("user_storage_quota = 3000000\n");
     let s = d.start();
     let acme = as_tenant("acme");
-    let (status, _) = chunked_upload(&s, tank_tests::data(2_000_000, 1), &acme);
-    assert_eq!(status, 201);
-    let (status, reply) = chunked_upload(&s, tank_tests::data(2_000_000, 2), &acme);
-    assert_eq!(status, 413, "{reply}");
+    assert_eq!(s.upload_chunked(tank_tests::data(2_000_000, 1), &acme).status, 201);
+    let r = s.upload_chunked(tank_tests::data(2_000_000, 2), &acme);
+    let reply = r.json();
+    assert_eq!(r.status, 413, "{reply}");
     let message = reply["error"]["message"].as_str().unwrap();
     assert!(message.contains("user_storage_quota") && message.contains("1000000 of 3000000"), "{message}");
     assert_eq!(d.data_files().len(), 1, "only the first image's data: {:?}", d.data_files());
     // Another owner has its own quota; and what is left still fits.
-    assert_eq!(chunked_upload(&s, tank_tests::data(2_000_000, 3), &as_tenant("other")).0, 201);
-    assert_eq!(chunked_upload(&s, tank_tests::data(1_000_000, 4), &acme).0, 201);
+    assert_eq!(s.upload_chunked(tank_tests::data(2_000_000, 3), &as_tenant("other")).status, 201);
+    assert_eq!(s.upload_chunked(tank_tests::data(1_000_000, 4), &acme).status, 201);
 }
 
 #[test]

@@ -105,6 +105,8 @@ fn the_registry_api_creates_lists_updates_shares_and_deletes() {
     let page2 = s.get(&format!("/images?sort_key=name&sort_dir=asc&marker={beta_id}"));
     assert_eq!(names(&page2), ["gamma"]);
     assert_eq!(s.get("/images?marker=00000000-0000-4000-8000-000000000000").status, 400);
+    let hidden_marker = get_as(&s, &format!("/images?marker={beta_id}"), &tenant("t2"));
+    assert_eq!(hidden_marker.status, 400, "an image t2 cannot see is no marker for it either");
     assert_eq!(s.get("/images?limit=-1").status, 400);
     assert_eq!(names(&get_as(&s, "/images?sort_key=name&sort_dir=asc", &tenant("t2"))), ["alpha", "gamma"]);
 
@@ -185,11 +187,8 @@ fn the_remote_driver_passes_the_registry_conformance_suite() {
 
 #[test]
 fn two_api_servers_share_one_registry_through_the_remote_driver() {
-    let (d, registry) = registry();
-    d.install("fs");
-    d.install("remote");
-    let url = format!("http://{}", registry.addr);
-    d.config(&format!("registry_driver = \"remote\"\n[registry.remote]\nurl = \"{url}\"\n"));
+    let d = Deployment::empty();
+    let registry = d.start_registry("limit_param_default = 2", "");
     let a = d.start();
     let b = d.start();
     assert_ne!(a.addr, b.addr);
@@ -257,12 +256,10 @@ fn a_mistyped_registry_key_stops_the_start_with_one_line() {
 
 #[test]
 fn api_server_names_an_unreachable_registry() {
-    let (d, registry) = registry();
-    d.install("fs");
-    d.install("remote");
+    let d = Deployment::empty();
+    let registry = d.start_registry("", "");
     let url = format!("http://{}", registry.addr);
     let _ = registry.stop();
-    d.config(&format!("registry_driver = \"remote\"\n[registry.remote]\nurl = \"{url}\"\n"));
     let (ok, _, err) = tank_tests::tank(&["api", "--config", d.root.path().join("tank.toml").to_str().unwrap()]);
     assert!(!ok, "tank api must not serve without its registry");
     assert!(err.contains(&format!("registry at {url} is unreachable")), "{err}");

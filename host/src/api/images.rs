@@ -125,6 +125,14 @@ fn check_sizes(length: Option<u64>, declared: Option<u64>, cap: u64, what: &str)
     Ok(size)
 }
 
+/// Refuses a declared size over [`SIZE_CAP`] in every request, with data or without: E0
+/// refused the header itself (reference §1.3, docs/api-v1.md), and a reservation of more
+/// than 1 PiB could never be filled. With data, [`check_sizes`] checks it again together
+/// with the data's length and `image_size_cap`.
+fn check_declared_size(m: &meta::RequestMeta) -> Result<(), ApiError> {
+    check_sizes(None, m.patch.size, u64::MAX, "x-image-meta-size").map(drop)
+}
+
 fn pick_store(tank: &Tank, name: Option<&str>) -> Result<Arc<Store>, ApiError> {
     match name {
         None => Ok(tank.stores.default_store().clone()),
@@ -261,6 +269,7 @@ pub async fn create(tank: &Tank, ctx: &Context, req: Request<Incoming>) -> Resul
         // replaced the header, and so does Tank).
         m.patch.owner = ctx.owner().map(str::to_owned);
     }
+    check_declared_size(&m)?;
     let store = pick_store(tank, m.patch.store.as_deref())?;
     let data = incoming_data(tank, &parts.headers, &m, body, m.patch.size).await?;
 
@@ -421,6 +430,7 @@ pub async fn update(
         // The registry drops an owner change that does not come from an admin.
         m.patch.owner = None;
     }
+    check_declared_size(&m)?;
     if m.patch.id.is_some_and(|new| new != record.value.id) {
         return Err(ApiError::bad_request("an image's id cannot be changed"));
     }
@@ -633,6 +643,17 @@ mod tests {
             assert!(e.message.contains(key), "{bad}: {}", e.message);
         }
         assert_eq!(list_params::percent_decode("a%20b%zz%4"), "a b%zz%4");
+    }
+
+    #[test]
+    fn a_declared_size_over_one_pib_is_refused_with_or_without_data() {
+        let mut m = meta::RequestMeta::default();
+        m.patch.size = Some(SIZE_CAP);
+        assert!(check_declared_size(&m).is_ok());
+        m.patch.size = Some(SIZE_CAP + 1);
+        let e = check_declared_size(&m).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(e.message.contains(&SIZE_CAP.to_string()), "{}", e.message);
     }
 
     #[test]

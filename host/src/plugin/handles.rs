@@ -11,7 +11,7 @@ use abi_stable::std_types::{RBox, ROption};
 use tank_core::{query::ListQuery, Image, ImageId, Status};
 use tank_sdk::{
     abi::{ReaderV1_TO, RegistryV1_TO, StoreV1_TO, WriterV1_TO},
-    Error, Result, Revision, Revisioned,
+    Error, ErrorKind, Result, Revision, Revisioned,
 };
 
 use super::loader::Module;
@@ -156,7 +156,24 @@ impl Registry {
     }
 
     /// One page of images.
+    ///
+    /// A marker must name an image the query's viewer may see. Drivers look the marker up
+    /// by id alone, so a caller could page from an image hidden from it, and tell from the
+    /// answer (a page, not "invalid marker") that the image exists, and where it sorts.
+    /// Such a marker is refused here for every driver exactly as one naming no image is
+    /// (`INVALID_INPUT`), at the cost of one read per non-admin page that has a marker.
     pub fn list(&self, query: &ListQuery) -> Result<Vec<Image>> {
+        if let Some(marker) = query.marker.filter(|_| !query.viewer.is_admin) {
+            let hidden = match self.get(marker) {
+                Ok(record) => !query.viewer.can_see(&record.value),
+                // The driver answers an unknown marker itself.
+                Err(e) if e.kind == ErrorKind::NOT_FOUND => false,
+                Err(e) => return Err(e),
+            };
+            if hidden {
+                return Err(Error::invalid_input(format!("marker {marker} not found")));
+            }
+        }
         let json = encode(query)?;
         decode("image list", &self.inner.list(json.as_str().into()).into_result()?)
     }
