@@ -122,17 +122,19 @@ impl Error {
 
     /// An IO error while doing `what`, with its kind taken from the OS error: a missing
     /// file is [`ErrorKind::NOT_FOUND`], ENOSPC and EFBIG are [`ErrorKind::STORAGE_FULL`],
-    /// EACCES and EPERM are [`ErrorKind::PERMISSION_DENIED`].
+    /// EACCES, EPERM and EROFS (a read-only filesystem refuses every write, as a missing
+    /// permission does) are [`ErrorKind::PERMISSION_DENIED`].
     pub fn io(what: impl fmt::Display, err: std::io::Error) -> Self {
         use std::io::ErrorKind as Io;
         const ENOSPC: i32 = 28;
         const EFBIG: i32 = 27;
         const EDQUOT: i32 = 122;
+        const EROFS: i32 = 30;
         let kind = match (err.kind(), err.raw_os_error()) {
             (_, Some(ENOSPC | EFBIG | EDQUOT)) => ErrorKind::STORAGE_FULL,
             (Io::NotFound, _) => ErrorKind::NOT_FOUND,
             (Io::AlreadyExists, _) => ErrorKind::DUPLICATE,
-            (Io::PermissionDenied, _) => ErrorKind::PERMISSION_DENIED,
+            (Io::PermissionDenied, _) | (_, Some(EROFS)) => ErrorKind::PERMISSION_DENIED,
             (Io::TimedOut | Io::ConnectionRefused | Io::ConnectionReset, _) => ErrorKind::UNAVAILABLE,
             _ => ErrorKind::BACKEND,
         };
@@ -159,6 +161,8 @@ mod tests {
         assert!(full.message.starts_with("writing image: "), "{}", full.message);
         let denied = Error::io("x", std::io::Error::from_raw_os_error(13));
         assert_eq!(denied.kind, ErrorKind::PERMISSION_DENIED);
+        let read_only = Error::io("x", std::io::Error::from_raw_os_error(30));
+        assert_eq!(read_only.kind, ErrorKind::PERMISSION_DENIED);
         let missing = Error::io("x", std::io::Error::from(std::io::ErrorKind::NotFound));
         assert_eq!(missing.kind, ErrorKind::NOT_FOUND);
         assert!(!missing.retryable);
