@@ -99,7 +99,8 @@ pub fn dist() -> Result<PathBuf> {
     eprintln!("ok: etc/tank.toml loads, and finds {} plugins, all ok", statuses.len());
 
     swap_in(&staging, &dist)?;
-    eprintln!("dist: {} (bin/tank, plugins/{{fs,sled,remote}}, etc/tank.toml)", dist.display());
+    let names: Vec<&str> = PLUGINS.iter().map(|(name, _)| *name).collect();
+    eprintln!("dist: {} (bin/tank, plugins/{{{}}}, etc/tank.toml)", dist.display(), names.join(","));
     Ok(dist)
 }
 

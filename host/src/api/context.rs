@@ -44,9 +44,10 @@ impl Context {
                 "the request's token was not confirmed (X-Identity-Status is not Confirmed); authenticate again",
             ));
         }
-        let roles = header(headers, "x-role").unwrap_or("");
+        // Roles may come as one comma-separated line or as several X-Role lines.
+        let mut roles = headers.get_all("x-role").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
         Ok(Context {
-            is_admin: roles.split(',').any(|r| r.trim().eq_ignore_ascii_case("admin")),
+            is_admin: roles.any(|r| r.trim().eq_ignore_ascii_case("admin")),
             user: header(headers, "x-user").map(str::to_owned),
             tenant: header(headers, "x-tenant").map(str::to_owned),
             owner_is_tenant,
@@ -140,6 +141,9 @@ mod tests {
         assert_eq!(c.owner(), Some("acme"));
         let c = tenant("acme", "member");
         assert!(!c.is_admin);
+        let mut h = headers(&[("x-auth-token", "t"), ("x-identity-status", "Confirmed"), ("x-role", "member")]);
+        h.append("x-role", "admin".parse().unwrap());
+        assert!(Context::from_headers(&h, true).unwrap().is_admin, "a second X-Role line counts");
         let h = headers(&[("x-auth-token", "t"), ("x-identity-status", "confirmed"), ("x-user", "alice")]);
         assert_eq!(Context::from_headers(&h, false).unwrap().owner(), Some("alice"));
     }

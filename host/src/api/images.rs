@@ -125,12 +125,34 @@ fn check_sizes(length: Option<u64>, declared: Option<u64>, cap: u64, what: &str)
     Ok(size)
 }
 
-/// Refuses a declared size over [`SIZE_CAP`] in every request, with data or without: E0
-/// refused the header itself (reference §1.3, docs/api-v1.md), and a reservation of more
-/// than 1 PiB could never be filled. With data, [`check_sizes`] checks it again together
-/// with the data's length and `image_size_cap`.
-fn check_declared_size(m: &meta::RequestMeta) -> Result<(), ApiError> {
-    check_sizes(None, m.patch.size, u64::MAX, "x-image-meta-size").map(drop)
+/// Refuses a declared size over [`SIZE_CAP`] (400) or `image_size_cap` (413) in every
+/// request, with data or without: E0 refused the header itself (reference §1.3,
+/// docs/api-v1.md), and a reservation larger than either could never be filled. With data,
+/// [`check_sizes`] checks it again together with the data's length.
+fn check_declared_size(m: &meta::RequestMeta, image_size_cap: u64) -> Result<(), ApiError> {
+    check_sizes(None, m.patch.size, image_size_cap, "x-image-meta-size").map(drop)
+}
+
+/// Refuses to change the size or checksum of an image that has (or is receiving) data:
+/// they describe that data, and `ETag` and downloads rely on them. Sending the values it
+/// already has is fine.
+fn refuse_data_fields_change(image: &Image, m: &meta::RequestMeta) -> Result<(), ApiError> {
+    if image.status == Status::Queued {
+        return Ok(());
+    }
+    let size_changes = m.patch.size.is_some_and(|s| s != image.size);
+    let checksum_changes = m.patch.checksum.as_ref().is_some_and(|c| image.checksum.as_ref() != Some(c));
+    if size_changes || checksum_changes {
+        let field = if size_changes { "size" } else { "checksum" };
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "x-image-meta-{field} of image {} cannot change: it is {} and the field describes its data",
+                image.id, image.status
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn pick_store(tank: &Tank, name: Option<&str>) -> Result<Arc<Store>, ApiError> {
@@ -210,7 +232,7 @@ async fn incoming_data(
     tank: &Tank,
     headers: &HeaderMap,
     m: &meta::RequestMeta,
-    body: Incoming,
+    body: transfer::Unread,
     declared: Option<u64>,
 ) -> Result<Option<Data>, ApiError> {
     let cap = tank.api.image_size_cap;
@@ -263,13 +285,15 @@ fn register(image: &mut Image, location: Location, size: u64) -> Result<(), ApiE
 /// `POST /v1/images`: reserve, and upload when a body comes with it.
 pub async fn create(tank: &Tank, ctx: &Context, req: Request<Incoming>) -> Result<Response<ResponseBody>, ApiError> {
     let (parts, body) = req.into_parts();
+    // Dropped unread when the request is refused: see `Unread`.
+    let body = transfer::Unread::new(body);
     let mut m = meta::from_headers(&parts.headers)?;
     if !ctx.is_admin || m.patch.owner.is_none() {
         // Only admins choose an owner; everyone else's images are their own (E0 silently
         // replaced the header, and so does Tank).
         m.patch.owner = ctx.owner().map(str::to_owned);
     }
-    check_declared_size(&m)?;
+    check_declared_size(&m, tank.api.image_size_cap)?;
     let store = pick_store(tank, m.patch.store.as_deref())?;
     let data = incoming_data(tank, &parts.headers, &m, body, m.patch.size).await?;
 
@@ -424,13 +448,16 @@ pub async fn update(
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, ApiError> {
     let (parts, body) = req.into_parts();
+    // Dropped unread when the request is refused: see `Unread`.
+    let body = transfer::Unread::new(body);
     let record = modifiable(tank, ctx, id, "change it").await?;
     let mut m = meta::from_headers(&parts.headers)?;
     if !ctx.is_admin {
         // The registry drops an owner change that does not come from an admin.
         m.patch.owner = None;
     }
-    check_declared_size(&m)?;
+    check_declared_size(&m, tank.api.image_size_cap)?;
+    refuse_data_fields_change(&record.value, &m)?;
     if m.patch.id.is_some_and(|new| new != record.value.id) {
         return Err(ApiError::bad_request("an image's id cannot be changed"));
     }
@@ -649,11 +676,31 @@ mod tests {
     fn a_declared_size_over_one_pib_is_refused_with_or_without_data() {
         let mut m = meta::RequestMeta::default();
         m.patch.size = Some(SIZE_CAP);
-        assert!(check_declared_size(&m).is_ok());
+        assert!(check_declared_size(&m, u64::MAX).is_ok());
         m.patch.size = Some(SIZE_CAP + 1);
-        let e = check_declared_size(&m).unwrap_err();
+        let e = check_declared_size(&m, u64::MAX).unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
         assert!(e.message.contains(&SIZE_CAP.to_string()), "{}", e.message);
+        m.patch.size = Some(11);
+        assert_eq!(check_declared_size(&m, 10).unwrap_err().status, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[test]
+    fn size_and_checksum_of_an_image_with_data_cannot_change() {
+        let mut image = Image::new(ImageId::random(), now());
+        image.size = 5;
+        image.checksum = Some("abc".into());
+        let mut m = meta::RequestMeta::default();
+        m.patch.size = Some(6);
+        assert!(refuse_data_fields_change(&image, &m).is_ok(), "a queued image's size is only a declaration");
+        image.set_status(Status::Saving, now()).unwrap();
+        image.set_status(Status::Active, now()).unwrap();
+        assert_eq!(refuse_data_fields_change(&image, &m).unwrap_err().status, StatusCode::FORBIDDEN);
+        m.patch.size = Some(5);
+        assert!(refuse_data_fields_change(&image, &m).is_ok(), "the same value is no change");
+        m.patch.checksum = Some("def".into());
+        let e = refuse_data_fields_change(&image, &m).unwrap_err();
+        assert!(e.message.contains("x-image-meta-checksum"), "{}", e.message);
     }
 
     #[test]

@@ -38,8 +38,67 @@ const DEPTH: usize = 8;
 pub type UploadBody = UnsyncBoxBody<Bytes, io::Error>;
 
 /// A request body as an upload.
-pub fn request_body(body: Incoming) -> UploadBody {
+pub fn request_body(body: Unread) -> UploadBody {
     body.map_err(io::Error::other).boxed_unsync()
+}
+
+/// The most of an unread request body read and thrown away after an error answer.
+const DRAIN_BYTES: u64 = 16 << 20;
+/// The longest that draining may take.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A request body that, if dropped before its end (the request was refused, or failed
+/// part-way), reads and discards what is left in the background, up to [`DRAIN_BYTES`]
+/// and [`DRAIN_TIME`]. Closing a connection with unread data in it makes the kernel reset
+/// it, and a client still sending then loses the answer that says why it was refused;
+/// draining lets the answer arrive. Past the limits the connection is closed anyway, so a
+/// huge refused upload costs the server little.
+pub struct Unread(Option<Incoming>);
+
+impl Unread {
+    /// Guards `body`.
+    pub fn new(body: Incoming) -> Unread {
+        Unread(Some(body))
+    }
+}
+
+impl Body for Unread {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.0.as_mut() {
+            Some(body) => Pin::new(body).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.0.as_ref().map(Body::size_hint).unwrap_or_default()
+    }
+}
+
+impl Drop for Unread {
+    fn drop(&mut self) {
+        let Some(mut body) = self.0.take().filter(|b| !b.is_end_stream()) else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        runtime.spawn(async move {
+            let mut drained: u64 = 0;
+            let _ = tokio::time::timeout(DRAIN_TIME, async {
+                while let Some(Ok(frame)) = body.frame().await {
+                    drained += frame.data_ref().map_or(0, |d| d.len() as u64);
+                    if drained > DRAIN_BYTES {
+                        break;
+                    }
+                }
+            })
+            .await;
+        });
+    }
 }
 
 /// What `reader` reads from a source store (copy-from), as an upload: a store error
