@@ -382,8 +382,10 @@ async fn error_message(status: StatusCode, mut body: Incoming) -> String {
 /// An error and its causes on one line: hyper's errors say little at the top level
 /// ("client error (Connect)") and the useful part ("Connection refused") is a cause.
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
+    let (mut text, mut source) = match e.source() {
+        Some(cause) => (cause.to_string(), cause.source()),
+        None => (e.to_string(), None),
+    };
     while let Some(s) = source {
         let part = s.to_string();
         if !text.contains(&part) {
