@@ -556,3 +556,60 @@ pub fn md5_file(path: &Path) -> String {
         md5.update(&buf[..n]);
     }
 }
+
+/// A run directory for `tank control` (pid and log files). Every server whose pid file is
+/// in it is killed when it is dropped, so that a failing test leaves no server behind.
+pub struct RunDir {
+    /// The directory (removed on drop).
+    pub dir: tempfile::TempDir,
+}
+
+impl RunDir {
+    /// A fresh, empty run directory.
+    pub fn new() -> RunDir {
+        RunDir { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    /// The directory's path as text, for `--run-dir`.
+    pub fn arg(&self) -> &str {
+        self.dir.path().to_str().expect("temp paths are UTF-8")
+    }
+
+    /// The pid in `<server>.pid`, if there is one.
+    pub fn pid(&self, server: &str) -> Option<u32> {
+        std::fs::read_to_string(self.dir.path().join(format!("{server}.pid"))).ok()?.trim().parse().ok()
+    }
+}
+
+impl Default for RunDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        for server in ["api", "registry", "scrubber"] {
+            if let Some(pid) = self.pid(server) {
+                if process_alive(pid) {
+                    let _ = Command::new("sh").args(["-c", &format!("kill -KILL {pid}")]).status();
+                }
+            }
+        }
+    }
+}
+
+/// Whether process `pid` exists and has not died (a zombie counts as dead: its parent
+/// may be an init that never reaps).
+pub fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Sends `signal` (a name such as `STOP`) to `pid` with the shell's `kill`.
+pub fn send_signal(pid: u32, signal: &str) {
+    let ok = Command::new("sh").args(["-c", &format!("kill -{signal} {pid}")]).status().is_ok_and(|s| s.success());
+    assert!(ok, "kill -{signal} {pid} failed");
+}

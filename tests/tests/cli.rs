@@ -7,7 +7,8 @@ use std::{collections::BTreeSet, path::Path, time::Instant};
 
 use serde_json::Value;
 use tank_tests::{
-    data, md5_file, md5_hex, tank_cmd, write_data_file, Deployment, Identity, IdentityProxy, Run, Server, TankCommand,
+    data, md5_file, md5_hex, process_alive, send_signal, tank_cmd, write_data_file, Deployment, Identity,
+    IdentityProxy, Run, RunDir, Server, TankCommand,
 };
 
 /// `tank image <args> --url <server>`.
@@ -535,7 +536,11 @@ fn progress_bars_appear_on_a_terminal_only() {
         .expect("script (util-linux) runs");
     let seen = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{seen}");
-    assert!(seen.contains("uploading") && seen.contains("8.00 MiB"), "a bar with the total:\n{seen:?}");
+    assert!(seen.contains("uploading ["), "a bar:\n{seen:?}");
+    assert!(
+        seen.contains("/8.00 MiB") && seen.contains("MiB/s") && seen.contains("ETA"),
+        "total, rate, ETA:\n{seen:?}"
+    );
     assert!(seen.contains("Added new image with ID: "), "{seen:?}");
 }
 
@@ -572,7 +577,7 @@ fn help_explains_every_verb_with_an_example_and_completions_generate() {
 
     for shell in ["bash", "zsh", "fish"] {
         let run = tank_cmd(&["completions", shell]).run().expect(0);
-        for word in ["image", "member", "control", "download", "--can-share"] {
+        for word in ["image", "member", "control", "download", "can-share", "sort-key"] {
             assert!(run.stdout.contains(word), "{shell} completions lack {word}");
         }
     }
@@ -583,4 +588,166 @@ fn help_explains_every_verb_with_an_example_and_completions_generate() {
     let ok = std::process::Command::new("bash").arg("-n").arg(dir.path().join("tank.bash")).status().unwrap();
     assert!(ok.success(), "bash -n rejects the completion script");
     tank_cmd(&["completions", "tcsh"]).run().expect(2);
+}
+
+/// `tank control <args> --run-dir <run>`.
+fn control(run: &RunDir, args: &[&str]) -> TankCommand {
+    let mut all = vec!["control"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--run-dir", run.arg()]);
+    tank_cmd(&all)
+}
+
+#[test]
+fn control_starts_stops_restarts_reloads_and_reports_the_api_server() {
+    let d = Deployment::new();
+    let config = d.config("");
+    let config = config.to_str().unwrap();
+    let run = RunDir::new();
+
+    let r = control(&run, &["status", "api"]).run().expect(3);
+    assert!(
+        r.stderr.contains("tank api is not running") && r.stderr.contains("tank control start api"),
+        "{}",
+        r.stderr
+    );
+    let r = control(&run, &["stop", "api"]).run().expect(3);
+    assert!(r.stderr.contains("not running") && r.stderr.contains("nothing to stop"), "{}", r.stderr);
+    control(&run, &["reload", "api"]).run().expect(3);
+
+    // start, and the server answers.
+    let started = control(&run, &["start", "api", "--config", config, "--json"]).run().expect(0).json();
+    assert_eq!(keys(&started), set(&["server", "running", "pid", "pid_file", "log_file", "url", "note"]));
+    assert_eq!((started["server"].as_str(), started["running"].as_bool()), (Some("api"), Some(true)));
+    let pid = started["pid"].as_u64().unwrap() as u32;
+    assert_eq!(run.pid("api"), Some(pid));
+    assert!(process_alive(pid));
+    let url = started["url"].as_str().unwrap().to_owned();
+    let id = add(&url, d.root.path(), &["name=survivor"], b"survives restarts");
+
+    // start again: refused, and the server is untouched.
+    let r = control(&run, &["start", "api", "--config", config]).run().expect(4);
+    assert!(r.stderr.contains(&format!("already running (pid {pid}")), "{}", r.stderr);
+    assert!(process_alive(pid));
+
+    // status, for people and as JSON.
+    let r = control(&run, &["status", "api"]).run().expect(0);
+    assert_eq!(r.stdout.trim(), format!("tank api is running (pid {pid}), listening on {url}"));
+    let status = control(&run, &["status", "api", "--json"]).run().expect(0).json();
+    assert_eq!((status["pid"].as_u64(), status["url"].as_str()), (Some(pid as u64), Some(url.as_str())));
+
+    // restart: a new process, with the configuration it had (no --config given).
+    let r = control(&run, &["restart", "api"]).run().expect(0);
+    assert!(
+        r.stdout.contains(&format!("Stopping tank api (pid {pid})")) && r.stdout.contains("Started tank api"),
+        "{}",
+        r.stdout
+    );
+    let pid2 = run.pid("api").unwrap();
+    assert!(pid2 != pid && !process_alive(pid) && process_alive(pid2));
+    let url2 = control(&run, &["status", "api", "--json"]).run().expect(0).json()["url"].as_str().unwrap().to_owned();
+    image(&url2, &["show", &id]).run().expect(0);
+
+    // reload: says it restarts instead.
+    let reloaded = control(&run, &["reload", "api", "--json"]).run().expect(0).json();
+    assert!(reloaded["note"].as_str().unwrap().contains("does not reload its configuration on SIGHUP"), "{reloaded}");
+    let pid3 = reloaded["pid"].as_u64().unwrap() as u32;
+    assert!(pid3 != pid2 && !process_alive(pid2) && process_alive(pid3));
+
+    // stop.
+    let r = control(&run, &["stop", "api"]).run().expect(0);
+    assert!(r.stdout.contains(&format!("Stopped tank api (pid {pid3})")), "{}", r.stdout);
+    assert!(!process_alive(pid3));
+    assert_eq!(run.pid("api"), None, "the pid file is removed");
+    control(&run, &["stop", "api"]).run().expect(3);
+    control(&run, &["status", "api"]).run().expect(3);
+}
+
+#[test]
+fn control_cleans_stale_pid_files_and_reports_failed_starts() {
+    let d = Deployment::new();
+    let config = d.config("");
+    let run = RunDir::new();
+    let pid_file = run.dir.path().join("api.pid");
+
+    // A pid that is gone.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    std::fs::write(&pid_file, format!("{gone_pid}\n")).unwrap();
+    let r = control(&run, &["status", "api"]).run().expect(3);
+    assert!(r.stderr.contains("stale") && r.stderr.contains(&gone_pid.to_string()), "{}", r.stderr);
+    // A pid that lives but is not tank api (this test): never signalled.
+    std::fs::write(&pid_file, format!("{}\n", std::process::id())).unwrap();
+    let r = control(&run, &["stop", "api"]).run().expect(3);
+    assert!(
+        r.stderr.contains("which is not tank api") && r.stderr.contains("removed the stale pid file"),
+        "{}",
+        r.stderr
+    );
+    assert!(!pid_file.exists());
+    // start replaces a stale pid file, saying so.
+    std::fs::write(&pid_file, "garbage").unwrap();
+    let r = control(&run, &["start", "api", "--config", config.to_str().unwrap()]).run().expect(0);
+    assert!(r.stderr.contains("holds no pid") && r.stderr.contains("removing the stale pid file"), "{}", r.stderr);
+    control(&run, &["stop", "api"]).run().expect(0);
+
+    // A configuration the server refuses: the start fails with the log's last line.
+    let bad = d.root.path().join("bad.toml");
+    std::fs::write(&bad, "api_prot = 9292\n").unwrap();
+    let r = control(&run, &["start", "api", "--config", bad.to_str().unwrap()]).run().expect(1);
+    assert!(r.stderr.contains("stopped during its start") && r.stderr.contains("api_prot"), "{}", r.stderr);
+    assert!(r.stderr.contains("api.log"), "{}", r.stderr);
+    assert!(!pid_file.exists(), "no pid file for a server that did not start");
+
+    // Bad input: a missing file, the registry without its file, an unusable run dir.
+    control(&run, &["start", "api", "--config", "/nonexistent/tank.toml"]).run().expect(2);
+    let r = control(&run, &["start", "registry"]).run().expect(2);
+    assert!(r.stderr.contains("--config"), "{}", r.stderr);
+    let r = tank_cmd(&["control", "start", "api", "--pid-file", "/proc/tank/api.pid"]).run().expect(2);
+    assert!(r.stderr.contains("--run-dir"), "{}", r.stderr);
+}
+
+#[test]
+fn control_kills_a_server_that_does_not_stop_on_sigterm() {
+    let d = Deployment::new();
+    let config = d.config("");
+    let run = RunDir::new();
+    control(&run, &["start", "api", "--config", config.to_str().unwrap()]).run().expect(0);
+    let pid = run.pid("api").unwrap();
+    // A stopped process cannot act on SIGTERM: it stands for a server that hangs.
+    send_signal(pid, "STOP");
+    let r = control(&run, &["stop", "api", "--timeout", "1"]).run().expect(0);
+    assert!(r.stderr.contains("did not stop within 1 s of SIGTERM; sending SIGKILL"), "{}", r.stderr);
+    assert!(r.stdout.contains("Stopped tank api"), "{}", r.stdout);
+    assert!(!process_alive(pid));
+}
+
+#[test]
+fn control_runs_the_registry_and_the_scrubber() {
+    let d = Deployment::new();
+    let registry_config = d.registry_config("");
+    let config = d.config("delayed_delete = true\nwakeup_time = 3600");
+    let run = RunDir::new();
+
+    let started = control(&run, &["start", "registry", "--config", registry_config.to_str().unwrap(), "--json"])
+        .run()
+        .expect(0)
+        .json();
+    let url = started["url"].as_str().unwrap();
+    let addr = url.trim_start_matches("http://");
+    std::net::TcpStream::connect(addr).expect("the registry listens where control says");
+    control(&run, &["status", "registry"]).run().expect(0);
+    control(&run, &["stop", "registry"]).run().expect(0);
+    assert!(std::net::TcpStream::connect(addr).is_err(), "the registry is gone");
+
+    let r = control(&run, &["start", "scrubber", "--config", config.to_str().unwrap()]).run().expect(0);
+    assert!(r.stdout.contains("Started tank scrubber"), "{}", r.stdout);
+    let pid = run.pid("scrubber").unwrap();
+    let log = std::fs::read_to_string(run.dir.path().join("scrubber.log")).unwrap();
+    assert!(log.contains("scrubbed 0, waiting 0, failed 0"), "the first pass is done: {log}");
+    let r = control(&run, &["status", "scrubber"]).run().expect(0);
+    assert!(r.stdout.contains(&format!("tank scrubber is running (pid {pid})")), "{}", r.stdout);
+    control(&run, &["stop", "scrubber"]).run().expect(0);
+    assert!(!process_alive(pid));
 }

@@ -21,10 +21,11 @@ use anyhow::{bail, Context, Result};
 use crate::{cargo, dist, run};
 
 /// Debian packages the test suites need, as (program looked up on `PATH`, package that
-/// provides it). Empty while every suite needs only Rust. A store or registry driver whose
-/// tests run against a real server adds its server here (e.g. `("redis-server",
-/// "redis-server")`), and the suite starts it on loopback.
-const DEBIAN_PACKAGES: &[(&str, &str)] = &[];
+/// provides it). A store or registry driver whose tests run against a real server adds
+/// its server here (e.g. `("redis-server", "redis-server")`), and the suite starts it on
+/// loopback. `script` gives the command-line suite a terminal (tests/tests/cli.rs, the
+/// progress bars); it is in every Debian install, listed so that a slim image still works.
+const DEBIAN_PACKAGES: &[(&str, &str)] = &[("script", "bsdutils")];
 
 type Step = (&'static str, fn() -> Result<()>);
 
