@@ -537,10 +537,7 @@ fn progress_bars_appear_on_a_terminal_only() {
     let seen = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{seen}");
     assert!(seen.contains("uploading ["), "a bar:\n{seen:?}");
-    assert!(
-        seen.contains("/8.00 MiB") && seen.contains("B/s") && seen.contains("ETA"),
-        "total, rate, ETA:\n{seen:?}"
-    );
+    assert!(seen.contains("/8.00 MiB") && seen.contains("B/s") && seen.contains("ETA"), "total, rate, ETA:\n{seen:?}");
     assert!(seen.contains("Added new image with ID: "), "{seen:?}");
 }
 

@@ -39,6 +39,11 @@
 
 #![deny(missing_docs)]
 
+// The README's example is compiled too, so that it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;
+
 mod body;
 mod download;
 mod error;
@@ -171,7 +176,13 @@ impl Client {
     /// An image's metadata (`HEAD /v1/images/<id>`).
     pub async fn get(&self, id: &str) -> Result<Image> {
         let path = format!("/images/{}", encode(id));
-        let resp = self.send(Method::HEAD, &path, HeaderMap::new(), RequestBody::Empty, None).await?;
+        let resp = self.send(Method::HEAD, &path, HeaderMap::new(), RequestBody::Empty, None).await.map_err(|e| {
+            // An answer to HEAD has no body, so no message: say what was not found.
+            match e.status() {
+                Some(404) => Error::from_answer(404, format!("image {id} not found")),
+                _ => e,
+            }
+        })?;
         Image::from_headers(resp.headers())
     }
 

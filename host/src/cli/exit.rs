@@ -67,9 +67,19 @@ pub fn exit_of(kind: ErrorKind) -> Exit {
 /// A client error as a one-line failure: `<what>: <error>; <what to do>`. `what` says what
 /// the command was doing ("cannot show image 1234").
 pub fn client_error(what: &str, e: tank_client::Error) -> anyhow::Error {
+    with_hint(what, e, "check the id with `tank image index`")
+}
+
+/// As [`client_error`], for the member verbs, whose "not found" may be the image or the
+/// member.
+pub fn member_error(what: &str, e: tank_client::Error) -> anyhow::Error {
+    with_hint(what, e, "check the image id with `tank image index` and the members with `tank member list IMAGE`")
+}
+
+fn with_hint(what: &str, e: tank_client::Error, not_found: &str) -> anyhow::Error {
     let hint = match e.kind() {
-        ErrorKind::NotFound => "check the id with `tank image index` (or the name with `tank member list IMAGE`)",
-        ErrorKind::BadInput => "fix the request as the message says; `tank image <verb> --help` shows the fields",
+        ErrorKind::NotFound => not_found,
+        ErrorKind::BadInput => "correct the request and retry (--help lists what each option takes)",
         ErrorKind::Conflict => "check the image's status with `tank image show ID`, then retry",
         ErrorKind::Forbidden => "give a token with --token or TANK_TOKEN, or ask the image's owner or an admin",
         ErrorKind::Network => "is the server running there? Set the URL with --url or TANK_URL",

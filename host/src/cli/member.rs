@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use tank_client::{Client, MemberChange};
 
-use super::{exit::client_error, output, runtime, Connection};
+use super::{exit::member_error, output, runtime, Connection};
 
 /// `tank member`.
 #[derive(Debug, Args)]
@@ -86,7 +86,7 @@ pub fn run(args: MemberArgs) -> anyhow::Result<()> {
                 let shared = client
                     .shared_images(&member)
                     .await
-                    .map_err(|e| client_error(&format!("cannot list the images shared with {member}"), e))?;
+                    .map_err(|e| member_error(&format!("cannot list the images shared with {member}"), e))?;
                 if json {
                     return output::json(&json!({ "shared_images": shared }));
                 }
@@ -103,14 +103,14 @@ pub fn run(args: MemberArgs) -> anyhow::Result<()> {
                 client
                     .add_member(&image, &member, can_share)
                     .await
-                    .map_err(|e| client_error(&format!("cannot share image {image} with {member}"), e))?;
+                    .map_err(|e| member_error(&format!("cannot share image {image} with {member}"), e))?;
                 changed(&client, json, &image, &format!("Image {image} is shared with {member}")).await
             }
             MemberVerb::Delete { image, member } => {
                 client
                     .delete_member(&image, &member)
                     .await
-                    .map_err(|e| client_error(&format!("cannot stop sharing image {image} with {member}"), e))?;
+                    .map_err(|e| member_error(&format!("cannot stop sharing image {image} with {member}"), e))?;
                 changed(&client, json, &image, &format!("Image {image} is no longer shared with {member}")).await
             }
             MemberVerb::Replace { image, members, can_share } => {
@@ -121,7 +121,7 @@ pub fn run(args: MemberArgs) -> anyhow::Result<()> {
                 client
                     .replace_members(&image, &changes)
                     .await
-                    .map_err(|e| client_error(&format!("cannot replace the members of image {image}"), e))?;
+                    .map_err(|e| member_error(&format!("cannot replace the members of image {image}"), e))?;
                 changed(&client, json, &image, &format!("Image {image} is shared with {} only", members.join(", ")))
                     .await
             }
@@ -139,7 +139,7 @@ fn yes_no(b: bool) -> &'static str {
 
 async fn list(client: &Client, json: bool, image: &str) -> anyhow::Result<()> {
     let members =
-        client.members(image).await.map_err(|e| client_error(&format!("cannot list the members of {image}"), e))?;
+        client.members(image).await.map_err(|e| member_error(&format!("cannot list the members of {image}"), e))?;
     if json {
         return output::json(&json!({ "image_id": image, "members": members }));
     }
