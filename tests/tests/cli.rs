@@ -288,6 +288,8 @@ fn exit_codes_tell_not_found_bad_input_refused_and_server_failures_apart() {
     let run = image(&url, &["add", "--file", "/nonexistent/disk.img"]).run().expect(2);
     one_line(&run);
     assert!(run.stderr.contains("/nonexistent/disk.img") && run.stderr.contains("--file"), "{}", run.stderr);
+    let run = image(&url, &["add", "--file", d.root.path().to_str().unwrap()]).run().expect(2);
+    assert!(run.stderr.contains("it is a directory"), "{}", run.stderr);
     let run = image(&url, &["add", "copy_from=http://example.com/x", "--file", "/etc/hostname"]).run().expect(2);
     one_line(&run);
     one_line(&image(&url, &["index", "size_min=lots"]).run().expect(2));
@@ -366,6 +368,12 @@ fn index_filters_sorts_and_pages_past_the_servers_page_size() {
         [ids[0].clone(), ids[1].clone()]
     );
     assert_eq!(listed(&["size_min=250", "size_max=350"]), [ids[2].clone()]);
+    assert_eq!(
+        listed(&["--sort-key", "size", "--sort-dir", "asc", "os-distro=arch"]),
+        [ids[3].clone(), ids[4].clone()]
+    );
+    assert_eq!(listed(&["changes-since=2000-01-01T00:00:00Z"]).len(), 5);
+    assert_eq!(listed(&["changes_since=2999-01-01T00:00:00Z"]).len(), 0);
     assert_eq!(listed(&["is_public=true"]), Vec::<String>::new(), "none is public; is_public is passed on");
     let run = image(&url, &["details", "--limit", "1", "--sort-key", "name", "--sort-dir", "desc"]).run().expect(0);
     assert_eq!(run.stdout.matches("URI: ").count(), 1);
@@ -747,4 +755,34 @@ fn control_runs_the_registry_and_the_scrubber() {
     assert!(r.stdout.contains(&format!("tank scrubber is running (pid {pid})")), "{}", r.stdout);
     control(&run, &["stop", "scrubber"]).run().expect(0);
     assert!(!process_alive(pid));
+}
+
+#[test]
+fn a_download_whose_checksum_does_not_match_fails_and_keeps_no_file() {
+    let d = Deployment::new();
+    d.config("");
+    let s = d.start();
+    let url = base(&s);
+    let bytes = data(2 * 1024 * 1024, 31);
+    let id = add(&url, d.root.path(), &["name=rotting"], &bytes);
+    // Bit rot in the store: same size, one byte changed.
+    let stored = d.datadir().join(&id);
+    let mut rotten = std::fs::read(&stored).unwrap();
+    rotten[1_000_000] ^= 0x40;
+    std::fs::write(&stored, &rotten).unwrap();
+
+    let copy = d.root.path().join("copy.img");
+    let r = image(&url, &["download", &id, "--file", copy.to_str().unwrap()]).run().expect(1);
+    assert!(r.stderr.contains(&format!("its checksum is {}: the copy is corrupt", md5_hex(&bytes))), "{}", r.stderr);
+    assert!(r.stderr.contains(&md5_hex(&rotten)) && r.stderr.contains("nothing was kept"), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(!copy.exists(), "a corrupt download never takes the file's name");
+    let temps: Vec<_> = std::fs::read_dir(d.root.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".copy.img.part-"))
+        .collect();
+    assert!(temps.is_empty(), "the temporary file is removed: {temps:?}");
+    // To standard output the data has gone out, but the exit code says it is bad.
+    image(&url, &["download", &id]).run().expect(1);
 }

@@ -57,7 +57,8 @@ impl Upload {
     /// Data from the file at `path`, with its size.
     ///
     /// # Errors
-    /// [`ErrorKind::Io`] when the file cannot be opened or is not a regular file.
+    /// [`ErrorKind::Io`] when the file cannot be opened or is a directory. A pipe or
+    /// device is read to its end, chunked.
     pub async fn file(path: impl AsRef<Path>) -> Result<Upload> {
         let path = path.as_ref();
         let io = |e: std::io::Error| {
@@ -65,6 +66,9 @@ impl Upload {
         };
         let file = tokio::fs::File::open(path).await.map_err(io)?;
         let meta = file.metadata().await.map_err(io)?;
+        if meta.is_dir() {
+            return Err(Error::new(ErrorKind::Io, format!("cannot read {}: it is a directory", path.display())));
+        }
         // A pipe or device has no size; send it chunked.
         let size = meta.is_file().then_some(meta.len());
         Ok(Upload::reader(file, size))

@@ -336,14 +336,18 @@ fn list_query(list: &ListArgs) -> anyhow::Result<ListQuery> {
     let mut q = ListQuery::new();
     let mut public_given = false;
     for (k, v) in pairs(&list.filters)? {
-        let key = if k == "changes_since" { "changes-since".to_owned() } else { k.replace('-', "_") };
-        if FILTERS.contains(&key.as_str()) || key == "changes-since" {
+        // `-` and `_` are the same in names, as in fields; the API spells one filter
+        // with a dash, and the server stores property keys with underscores.
+        let key = match k.replace('-', "_").as_str() {
+            "changes_since" => "changes-since".to_owned(),
+            other => other.to_owned(),
+        };
+        if FILTERS.contains(&key.as_str()) {
             public_given |= key == "is_public";
             q = q.filter(&key, v);
-        } else if let Some(property) = k.strip_prefix("property-") {
-            q = q.property(property, v);
         } else {
-            q = q.property(k, v);
+            let property = key.strip_prefix("property_").unwrap_or(&key);
+            q = q.property(property, v);
         }
     }
     if !public_given {
