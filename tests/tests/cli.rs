@@ -552,7 +552,10 @@ fn progress_bars_appear_on_a_terminal_only() {
 #[test]
 fn help_explains_every_verb_with_an_example_and_completions_generate() {
     for verbs in [
-        &["image", "add"][..],
+        &["image"][..],
+        &["member"],
+        &["control"],
+        &["image", "add"],
         &["image", "update"],
         &["image", "delete"],
         &["image", "show"],

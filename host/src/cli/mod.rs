@@ -91,10 +91,25 @@ pub enum Command {
     ///
     /// The verbs of the seed era's `glance` tool. Fields are `key=value` words; see
     /// `tank image <verb> --help` and docs/cli.md.
+    #[command(after_help = "\
+Examples:
+  export TANK_URL=http://images.example.com:9292
+  tank image add name=cirros disk_format=qcow2 container_format=bare --file cirros.img
+  tank image index disk_format=qcow2
+  tank image download 71c6d9d2-6f1a-4f0e-9a7c-2b4e1c3d5f60 --file cirros.img")]
     Image(image::ImageArgs),
     /// Share images with other tenants, and see what is shared.
+    #[command(after_help = "\
+Examples:
+  tank member add 71c6d9d2-6f1a-4f0e-9a7c-2b4e1c3d5f60 tenant-b --token $TOKEN
+  tank member list 71c6d9d2-6f1a-4f0e-9a7c-2b4e1c3d5f60")]
     Member(member::MemberArgs),
     /// Start, stop, restart, reload or check a server in the background, with a pid file.
+    #[command(after_help = "\
+Examples:
+  tank control start api --config /etc/tank/tank.toml
+  tank control status api
+  tank control stop api")]
     Control(control::ControlArgs),
     /// Print a shell completion script for tank.
     #[command(after_help = "\
@@ -203,9 +218,14 @@ impl Connection {
     }
 }
 
-/// A runtime for one client command: a single thread is plenty for one transfer at a
-/// time, and keeps the command's footprint small.
+/// A runtime for one client command. Two workers: hyper drives the connection in a task
+/// of its own, so that the socket is read on one thread while the command hashes and
+/// writes the previous chunk on the other.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     use anyhow::Context;
-    tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")
 }
