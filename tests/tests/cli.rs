@@ -189,6 +189,12 @@ fn add_show_index_details_update_download_delete() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.stdout == bytes, "the data on standard output differs from the upload");
+    // A reader that stops early (`| head`) ends the command quietly, as it ends `cat`.
+    // (3 MiB is more than a pipe holds, so the command does write to a closed pipe.)
+    let line =
+        format!("'{}' image download {id} --url {url} | head -c 10 > /dev/null", tank_tests::tank_bin().display());
+    let out = std::process::Command::new("sh").args(["-c", &line]).output().unwrap();
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
     let saved = image(&url, &["download", &other, "--file", dir.join("o").to_str().unwrap(), "--json"]).run().expect(0);
     assert_eq!(keys(&saved.json()), set(&["image", "file"]));
     assert_eq!(std::fs::read(dir.join("o")).unwrap(), b"other data");

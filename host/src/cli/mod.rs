@@ -179,13 +179,33 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             None => server::plugins(&args),
         },
-        Command::Image(args) => image::run(args),
-        Command::Member(args) => member::run(args),
+        Command::Image(args) => {
+            die_on_closed_pipe();
+            image::run(args)
+        }
+        Command::Member(args) => {
+            die_on_closed_pipe();
+            member::run(args)
+        }
         Command::Control(args) => control::run(args),
         Command::Completions { shell } => {
+            die_on_closed_pipe();
             clap_complete::generate(shell, &mut Cli::command(), "tank", &mut std::io::stdout());
             Ok(())
         }
+    }
+}
+
+/// Lets a closed standard output end the command quietly, as it ends `cat`:
+/// `tank image index | head -1` and `tank image download ID | head -c 512` must not print
+/// an error. Rust ignores SIGPIPE, so writes would fail with EPIPE instead; only the client
+/// commands go back to the default, never the servers, whose writes to a closed socket
+/// must fail one request and not kill the process.
+fn die_on_closed_pipe() {
+    // SAFETY: called before this command starts any thread; SIG_DFL is always a valid
+    // disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
