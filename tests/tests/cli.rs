@@ -795,3 +795,40 @@ fn a_download_whose_checksum_does_not_match_fails_and_keeps_no_file() {
     // To standard output the data has gone out, but the exit code says it is bad.
     image(&url, &["download", &id]).run().expect(1);
 }
+
+#[test]
+fn add_registers_a_location_and_copies_from_a_url() {
+    let nginx = tank_tests::nginx::Nginx::start("");
+    let bytes = data(3 << 20, 9);
+    std::fs::write(nginx.www().join("disk.img"), &bytes).unwrap();
+    let d = Deployment::new();
+    d.install("http");
+    d.config(&format!(
+        "[import_filtering_opts]\nallowed_hosts = [\"127.0.0.1\"]\nallowed_ports = [{}]\n[store.http]\n",
+        nginx.port
+    ));
+    let s = d.start();
+    let url = base(&s);
+    let source = nginx.url("/disk.img");
+
+    let location = format!("location={source}");
+    let run = image(&url, &["add", "name=registered", &location, "--json"]).run().expect(0);
+    let registered = &run.json()["image"];
+    assert_eq!(
+        (registered["status"].as_str(), registered["size"].as_u64()),
+        (Some("active"), Some(bytes.len() as u64))
+    );
+    let copy_from = format!("copy_from={source}");
+    let run = image(&url, &["add", "name=copied", &copy_from, "--json"]).run().expect(0);
+    let copied = &run.json()["image"];
+    assert_eq!(copied["checksum"], md5_hex(&bytes), "the copy was read and hashed by the server");
+
+    for id in [registered["id"].as_str().unwrap(), copied["id"].as_str().unwrap()] {
+        let out = d.root.path().join(format!("{id}.img"));
+        image(&url, &["download", id, "--file", out.to_str().unwrap()]).run().expect(0);
+        assert_eq!(md5_file(&out), md5_hex(&bytes), "{id}");
+    }
+    // A location Tank does not read is bad input, said in one line.
+    let run = image(&url, &["add", "location=file:///etc/passwd"]).run().expect(2);
+    assert!(run.stderr.contains("file:// URLs are not accepted"), "{}", run.stderr);
+}
