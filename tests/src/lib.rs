@@ -13,6 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod ceph;
 pub mod nginx;
 
 use bytes::Bytes;
