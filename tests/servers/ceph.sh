@@ -4,13 +4,18 @@
 # RAM (memstore), and radosgw serving S3 on a free port, with one S3 user.
 #
 #   ceph.sh up DIR [WATCH_PID]   start everything under DIR (made empty first); print
-#                                endpoint=, access_key=, secret_key=, dir= lines on stdout.
+#                                endpoint=, tls_endpoint=, ca=, access_key=, secret_key=,
+#                                ceph_conf= and dir= lines on stdout.
 #                                With WATCH_PID, a watcher runs `down DIR` once that process
 #                                is gone, so a test binary that exits (or is killed) never
 #                                leaves daemons behind.
 #   ceph.sh down DIR             stop exactly the daemons `up DIR` started and remove DIR.
 #
-# Ports: MON_PORT, MON_V1_PORT, RGW_PORT from the environment, else free ones picked here.
+# radosgw serves plain http on one port and https on another, with a certificate for
+# 127.0.0.1 from a throwaway authority (ca= names its PEM file).
+#
+# Ports: MON_PORT, MON_V1_PORT, RGW_PORT, RGW_TLS_PORT from the environment, else free ones
+# picked here.
 # The OSD binds its own free ports from Ceph's range (6800-7300). No mgr: S3 works without
 # it, and it would cost ~300 MiB. Nothing in /etc/ceph is read or written (CEPH_CONF points
 # into DIR), so several clusters can run side by side.
@@ -47,6 +52,20 @@ start() {
     echo $! >"$D/pids/$name"
 }
 
+# certificates DIR: an authority (ca.pem) and a server certificate for 127.0.0.1 it signed
+# (server.pem, server.key), valid for two days.
+certificates() {
+    local dir=$1 ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+    (
+        cd "$dir"
+        openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.pem -days 2 -subj "/CN=Tank test CA"
+        openssl req "${ec[@]}" -keyout server.key -out server.csr -subj "/CN=127.0.0.1"
+        printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >server.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 \
+            -extfile server.ext
+    ) >"$D/log/openssl.out" 2>&1 || die "making the test certificates failed: $(tail -n 3 "$D/log/openssl.out")"
+}
+
 stop_all() {
     # Newest first: radosgw, then the OSD, then the monitor everything talks to.
     for name in rgw osd mon; do
@@ -64,16 +83,18 @@ stop_all() {
 
 up() {
     command -v ceph-mon >/dev/null && command -v ceph-osd >/dev/null && command -v radosgw >/dev/null \
-        && command -v radosgw-admin >/dev/null \
-        || die "Ceph is missing: apt-get install ceph-mon ceph-osd radosgw ceph-common (cargo xtask test installs them)"
+        && command -v radosgw-admin >/dev/null && command -v openssl >/dev/null \
+        || die "Ceph or openssl is missing: apt-get install ceph-mon ceph-osd radosgw ceph-common openssl (cargo xtask test installs them)"
     local mon_port=${MON_PORT:-$(free_port)} mon_v1_port=${MON_V1_PORT:-$(free_port)} rgw_port=${RGW_PORT:-$(free_port)}
+    local tls_port=${RGW_TLS_PORT:-$(free_port)}
     local access_key=tank-test-access secret_key
     secret_key=$(head -c 30 /dev/urandom | base64 | tr -d '/+=' | head -c 40)
     local fsid
     fsid=$(cat /proc/sys/kernel/random/uuid)
 
     rm -rf "$D"
-    mkdir -p "$D"/{mon,osd,rgw,run,log,pids}
+    mkdir -p "$D"/{mon,osd,rgw,run,log,pids,tls}
+    certificates "$D/tls"
     cat >"$D/ceph.conf" <<EOF
 [global]
 fsid = $fsid
@@ -116,7 +137,7 @@ memstore device bytes = ${MEMSTORE_BYTES:-4294967296}
 keyring = $D/\$cluster.\$name.keyring
 [client.rgw.a]
 rgw data = $D/rgw
-rgw frontends = beast endpoint=127.0.0.1:$rgw_port
+rgw frontends = beast endpoint=127.0.0.1:$rgw_port ssl_endpoint=127.0.0.1:$tls_port ssl_certificate=$D/tls/server.pem ssl_private_key=$D/tls/server.key
 EOF
     export CEPH_CONF="$D/ceph.conf"
 
@@ -156,6 +177,8 @@ EOF
             </dev/null >"$D/log/watcher.out" 2>&1 &
     fi
     echo "endpoint=http://127.0.0.1:$rgw_port"
+    echo "tls_endpoint=https://127.0.0.1:$tls_port"
+    echo "ca=$D/tls/ca.pem"
     echo "access_key=$access_key"
     echo "secret_key=$secret_key"
     echo "ceph_conf=$D/ceph.conf"

@@ -1,6 +1,6 @@
-//! Ceph from Debian's packages (mon, memstore OSD, radosgw), started on loopback once per
-//! test binary by `tests/servers/ceph.sh`, for the suites that need a real S3 server (the
-//! s3 store's).
+//! Ceph from Debian's packages (mon, memstore OSD, radosgw over http and https), started
+//! on loopback once per test binary by `tests/servers/ceph.sh`, for the suites that need a
+//! real S3 server (the s3 store's).
 //!
 //! The cluster lives as long as the test process: the script leaves a watcher behind that
 //! stops the daemons and removes their directory once this process is gone, however it
@@ -20,6 +20,10 @@ use std::{
 pub struct Ceph {
     /// `http://127.0.0.1:<port>`.
     pub endpoint: String,
+    /// `https://127.0.0.1:<port>`: the same radosgw over TLS.
+    pub tls_endpoint: String,
+    /// The PEM file of the authority that signed radosgw's certificate.
+    pub ca: String,
     /// The S3 user's access key id.
     pub access_key: String,
     /// The S3 user's secret key.
@@ -63,6 +67,8 @@ impl Ceph {
         };
         Ceph {
             endpoint: value("endpoint"),
+            tls_endpoint: value("tls_endpoint"),
+            ca: value("ca"),
             access_key: value("access_key"),
             secret_key: value("secret_key"),
             ceph_conf: value("ceph_conf"),
