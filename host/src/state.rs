@@ -200,6 +200,17 @@ pub fn open_stores(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Sto
                     format!("{} ({})", entry.name, entry.store.aliases.join(", "))
                 });
                 tracing::info!(store = %entry.name, "store opened");
+                // A store whose backend is down still serves: its requests answer 503 until
+                // the backend is back, which may be soon. The operator hears of it now, in the
+                // log and in `tank plugins --verify`, rather than at the first upload.
+                if let Err(e) = store.check() {
+                    let reason = format!(
+                        "store '{}' opened, but its check failed: {}; requests to it answer 503 until it passes",
+                        entry.name, e.message
+                    );
+                    tracing::error!("{reason}");
+                    catalog.fail(&entry.name, "check-failed", reason);
+                }
             }
             Err(e) => {
                 let reason = format!("store '{}' failed to open: {}", entry.name, e.message);

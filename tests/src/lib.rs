@@ -13,6 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod ceph;
 pub mod nginx;
 
 use bytes::Bytes;
@@ -55,6 +56,7 @@ pub fn plugin_source(name: &str) -> (PathBuf, String) {
         "sled" => (repo.join("plugins/sled/tank-plugin.toml"), "libtank_plugin_sled.so".into()),
         "remote" => (repo.join("plugins/remote/tank-plugin.toml"), "libtank_plugin_remote.so".into()),
         "http" => (repo.join("plugins/http/tank-plugin.toml"), "libtank_plugin_http.so".into()),
+        "s3" => (repo.join("plugins/s3/tank-plugin.toml"), "libtank_plugin_s3.so".into()),
         "memstore" => (repo.join("examples/memstore/tank-plugin.toml"), "libtank_example_memstore.so".into()),
         "panicky" => (repo.join("tests/fixtures/panicky/tank-plugin.toml"), "libtank_fixture_panicky.so".into()),
         "not-a-plugin" => {

@@ -32,6 +32,13 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     // `script` gives the command-line suite a terminal (tests/tests/cli.rs, the progress
     // bars); it is in every Debian install, listed so that a slim image still works.
     ("script", "bsdutils"),
+    // The s3 store's suite: a one-node Ceph (monitor, memstore OSD, radosgw) that
+    // tests/servers/ceph.sh starts on loopback; ceph-common brings radosgw-admin and the
+    // ceph and ceph-authtool commands the script runs.
+    ("ceph-mon", "ceph-mon"),
+    ("ceph-osd", "ceph-osd"),
+    ("radosgw", "radosgw"),
+    ("radosgw-admin", "ceph-common"),
 ];
 
 type Step = (&'static str, fn() -> Result<()>);

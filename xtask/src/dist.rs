@@ -3,7 +3,7 @@
 //! ```text
 //! dist/
 //!   bin/tank                  target/release/tank
-//!   plugins/fs/, plugins/sled/, plugins/remote/
+//!   plugins/fs/, plugins/http/, plugins/s3/, plugins/sled/, plugins/remote/
 //!                             written by `tank plugins pack` (manifest with target and sha256, library)
 //!   etc/tank.toml             xtask/tank.sample.toml
 //!   var/                      the images and registry `cargo xtask run` serves; kept across dists
@@ -27,6 +27,7 @@ use crate::{cargo, root, run as run_cmd};
 const PLUGINS: &[(&str, &str)] = &[
     ("fs", "libtank_plugin_fs.so"),
     ("http", "libtank_plugin_http.so"),
+    ("s3", "libtank_plugin_s3.so"),
     ("sled", "libtank_plugin_sled.so"),
     ("remote", "libtank_plugin_remote.so"),
 ];
