@@ -160,8 +160,10 @@ pub fn open_registry(config: &Config, catalog: &mut Catalog) -> anyhow::Result<R
     Ok(registry)
 }
 
-/// Opens every store that is the default or has a `[store.<name>]` table; those that fail
-/// are marked in `catalog`. Fails only when the default store is not among them.
+/// Opens every store that is the default or has a `[store.<name>]` table, and checks each;
+/// those that fail to open, or whose check fails, are marked in `catalog` (a store that
+/// opened but failed its check is still used). Fails only when the default store is not
+/// among them.
 pub fn open_stores(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Stores> {
     let mut by_name = HashMap::new();
     let mut by_scheme = HashMap::new();
@@ -200,6 +202,14 @@ pub fn open_stores(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Sto
                     format!("{} ({})", entry.name, entry.store.aliases.join(", "))
                 });
                 tracing::info!(store = %entry.name, "store opened");
+                // A store whose backend is down stays open: its requests fail with that
+                // store's own error (503 for an unreachable server), and the server keeps
+                // serving the others. The operator hears of it here and in --verify.
+                if let Err(e) = store.check() {
+                    let reason = format!("store '{}' check failed: {}", entry.name, e.message);
+                    tracing::error!("{reason}");
+                    catalog.fail(&entry.name, "open-failed", reason);
+                }
             }
             Err(e) => {
                 let reason = format!("store '{}' failed to open: {}", entry.name, e.message);
