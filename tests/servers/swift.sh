@@ -12,8 +12,9 @@
 # daemons after it. Ports can be fixed with SWIFT_PROXY_PORT, SWIFT_ACCOUNT_PORT,
 # SWIFT_CONTAINER_PORT, SWIFT_OBJECT_PORT and SWIFT_MEMCACHED_PORT; unset, the kernel picks.
 #
-# tempauth users (X-Auth-User / X-Auth-Key): test:tester / testing (.admin of AUTH_test),
-# test2:tester2 / testing2 (.admin of AUTH_test2).
+# tempauth users (X-Auth-User / X-Auth-Key), each .admin of its account: tank:uploader /
+# Sw1ft-k3y-n3ver-sh0wn (AUTH_tank; the suites' user: a key no log or answer may show),
+# test:tester / testing (AUTH_test).
 #
 # The servers are Debian's packages (swift, swift-proxy, swift-account, swift-container,
 # swift-object, memcached), which run on Debian's /usr/bin/python3. That is not always the
@@ -26,6 +27,10 @@ usage() { echo "usage: $0 up DIR [--watch PID] | down DIR" >&2; exit 2; }
 cmd=$1 D=$2
 shift 2
 
+# Whether process $1 still runs. A daemon whose parent (this script) is gone is reaped by
+# PID 1, and where PID 1 does not reap, a stopped daemon stays a zombie: that counts as gone.
+running() { [ -r "/proc/$1/stat" ] && [ "$(sed -e 's/^.*) //' "/proc/$1/stat" | cut -d' ' -f1)" != Z ]; }
+
 down() {
     # Newest first, so the proxy stops taking requests before what it talks to goes.
     for n in proxy object container account memcached; do
@@ -33,8 +38,8 @@ down() {
         [ -f "$f" ] || continue
         p=$(cat "$f")
         kill "$p" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$p" 2>/dev/null || true
+        for _ in $(seq 50); do running "$p" || break; sleep 0.1; done
+        if running "$p"; then kill -9 "$p" 2>/dev/null || true; fi
         rm -f "$f"
     done
     # Only a directory this script made: it holds the marker `up` wrote.
@@ -140,8 +145,8 @@ allow_account_management = true
 
 [filter:tempauth]
 use = egg:swift#tempauth
+user_tank_uploader = Sw1ft-k3y-n3ver-sh0wn .admin
 user_test_tester = testing .admin
-user_test2_tester2 = testing2 .admin
 reseller_prefix = AUTH
 
 [filter:cache]
@@ -205,7 +210,7 @@ deadline=$((SECONDS + 60))
 for port in "$ACCOUNT_PORT" "$CONTAINER_PORT" "$OBJECT_PORT" "$PROXY_PORT"; do
     until ready "$port"; do
         for n in memcached account container object proxy; do
-            if ! kill -0 "$(cat "$D/pids/$n.pid")" 2>/dev/null; then
+            if ! running "$(cat "$D/pids/$n.pid")"; then
                 echo "$0: $n exited; its log ($D/log/$n.out) ends:" >&2
                 tail -n 20 "$D/log/$n.out" >&2
                 down
@@ -224,8 +229,8 @@ cat >"$D/env" <<ENV
 SWIFT_AUTH_URL=http://127.0.0.1:$PROXY_PORT/auth/v1.0
 SWIFT_PROXY_PORT=$PROXY_PORT
 SWIFT_MEMCACHED_PORT=$MEMCACHED_PORT
-SWIFT_USER=test:tester
-SWIFT_KEY=testing
+SWIFT_USER=tank:uploader
+SWIFT_KEY=Sw1ft-k3y-n3ver-sh0wn
 SWIFT_DIR=$D
 ENV
 cat "$D/env"
