@@ -27,6 +27,7 @@ use crate::{cargo, root, run as run_cmd};
 const PLUGINS: &[(&str, &str)] = &[
     ("fs", "libtank_plugin_fs.so"),
     ("http", "libtank_plugin_http.so"),
+    ("chase", "libtank_plugin_chase.so"),
     ("sled", "libtank_plugin_sled.so"),
     ("remote", "libtank_plugin_remote.so"),
 ];

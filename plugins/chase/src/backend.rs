@@ -432,41 +432,52 @@ struct ChaseReader {
     what: String,
 }
 
+impl ChaseReader {
+    /// The next piece of the body; `None` at its end. A body cut short of its
+    /// Content-Length (a segment missing behind a manifest, a proxy gone) is an error,
+    /// never a quiet end.
+    async fn next(response: &mut Response, client: &Client, what: &str) -> Result<Option<Bytes>> {
+        client.bounded(what, async { response.chunk().await.map_err(|e| from_reqwest(what, e)) }).await
+    }
+}
+
 impl Reader for ChaseReader {
+    /// Fills `buf` as far as the body goes: Swift sends pieces of 64 KiB and less, and the
+    /// host moves whatever one read returns as one chunk, so handing over each piece on its
+    /// own would make many small chunks (and one `block_on` each).
     fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
-        loop {
-            if self.left == Some(0) || buf.is_empty() {
-                return Ok(0);
-            }
-            if self.pending.is_empty() {
-                // A body cut short of its Content-Length (a segment missing behind a
-                // manifest, a proxy gone) is an error, never a quiet end.
-                let response = &mut self.response;
-                let what = &self.what;
-                let next = self.shared.block_on(
-                    self.shared
-                        .client
-                        .bounded(what, async { response.chunk().await.map_err(|e| from_reqwest(what, e)) }),
-                )?;
-                match next {
-                    Some(chunk) => self.pending = chunk,
-                    None => return Ok(0),
+        let ChaseReader { response, pending, skip, left, shared, what } = self;
+        let client = &shared.client;
+        shared.runtime.block_on(async {
+            let mut filled = 0;
+            loop {
+                let room = match *left {
+                    Some(l) => (buf.len() - filled).min(usize::try_from(l).unwrap_or(usize::MAX)),
+                    None => buf.len() - filled,
+                };
+                if room == 0 {
+                    return Ok(filled);
+                }
+                if pending.is_empty() {
+                    match Self::next(response, client, what).await? {
+                        Some(chunk) => *pending = chunk,
+                        None => return Ok(filled),
+                    }
+                }
+                if *skip > 0 {
+                    let n = (*skip).min(pending.len() as u64) as usize;
+                    let _ = pending.split_to(n);
+                    *skip -= n as u64;
+                    continue;
+                }
+                let n = room.min(pending.len());
+                buf[filled..filled + n].copy_from_slice(&pending.split_to(n));
+                filled += n;
+                if let Some(l) = left {
+                    *l -= n as u64;
                 }
             }
-            if self.skip > 0 {
-                let n = self.skip.min(self.pending.len() as u64) as usize;
-                let _ = self.pending.split_to(n);
-                self.skip -= n as u64;
-                continue;
-            }
-            let mut n = buf.len().min(self.pending.len());
-            if let Some(left) = self.left {
-                n = n.min(usize::try_from(left).unwrap_or(usize::MAX));
-                self.left = Some(left - n as u64);
-            }
-            buf[..n].copy_from_slice(&self.pending.split_to(n));
-            return Ok(n);
-        }
+        })
     }
 }
 

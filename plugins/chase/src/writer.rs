@@ -7,15 +7,17 @@
 //!   back until `finish`: Swift completes an object when the last byte arrives, and the data
 //!   must not exist before `finish`.
 //! - A larger image is written as segments of `large_object_chunk_size`
-//!   (`<container>_segments/<image id>/<upload nonce>/<00000001…>`), one `PUT` each,
-//!   followed at `finish` by a static large object manifest (`?multipart-manifest=put`)
+//!   (`<container>_segments/<image id>/<upload nonce>/<00000001…>`), one `PUT` each (the
+//!   next one streams while Swift answers the previous one), followed at `finish` by a
+//!   static large object manifest (`?multipart-manifest=put`)
 //!   listing each segment's path, size and ETag.
 //! - An image of unknown size is held in memory up to `min(large_object_size,
 //!   large_object_chunk_size)`: one object when it ends within that, segments otherwise.
 //!
-//! Each request keeps what it sent, up to one segment, until Swift answers, so that a 401
-//! (the token expired during the upload; Swift answers it before reading the body) can be
-//! answered by authenticating again and sending the request once more. Aborting cancels the
+//! Each request keeps the start of what it sent (up to 32 MiB, at most one segment) until
+//! Swift answers, so that a 401 (the token expired during the upload; Swift answers it
+//! before reading the body) can be answered by authenticating again and sending the
+//! request once more. Aborting cancels the
 //! request in flight (Swift discards an object whose body did not end) and deletes the
 //! segments already written.
 
@@ -39,6 +41,18 @@ use crate::{
 /// Chunks queued between the host's thread and the request: with the host's 1 MiB chunks,
 /// a few MiB per upload.
 const QUEUE: usize = 4;
+
+/// Segments whose body is complete that may wait for Swift's answer while the next one is
+/// sent: Swift answers a segment after writing it to disk, and waiting for that before
+/// sending on would leave the connection idle once per segment.
+const AWAITING: usize = 1;
+
+/// The most of a request's body kept to send again after a 401 (less when a segment is
+/// smaller). Swift's proxy checks the token before it reads any of the body, so a 401
+/// arrives when at most the sockets' buffers have gone out (under 3 MB measured on
+/// loopback); a request that sent more without an answer is being read, so its token was
+/// accepted.
+const REPLAY_WINDOW: u64 = 32 << 20;
 
 /// How the image is being written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +91,8 @@ pub struct ChaseWriter {
     /// Where the current segment starts in the image, and how much of it was written.
     segment_start: u64,
     segment_written: u64,
+    /// Segments sent whole, waiting for Swift's answer (with their sizes), oldest first.
+    awaiting: VecDeque<(Put, u64)>,
     parts: Vec<Part>,
 }
 
@@ -104,6 +120,7 @@ impl ChaseWriter {
             put: None,
             segment_start: 0,
             segment_written: 0,
+            awaiting: VecDeque::new(),
             parts: Vec::new(),
         }
     }
@@ -167,7 +184,7 @@ impl ChaseWriter {
     fn start_segment(&mut self) -> Result<()> {
         let segments = self.segments.clone();
         self.shared.block_on(self.shared.ensure_container(&segments))?;
-        let index = self.parts.len() + 1;
+        let index = self.parts.len() + self.awaiting.len() + 1;
         let spec = PutSpec {
             what: self.what(format_args!("PUT of segment {index}")),
             container: self.segments.clone(),
@@ -180,17 +197,35 @@ impl ChaseWriter {
         Ok(())
     }
 
+    /// Ends the current segment's body; its answer is awaited later (see [`AWAITING`]).
     fn finish_segment(&mut self) -> Result<()> {
-        let put = self.put.take().expect("a segment is being written");
-        let name = put.spec.object.clone();
-        let response = put.finish(&self.shared)?;
-        let etag = response.headers().get(header::ETAG).and_then(|v| v.to_str().ok()).map(|e| e.trim_matches('"'));
-        let Some(etag) = etag.map(str::to_owned) else {
-            return Err(Error::backend(self.what("PUT of a segment was answered without an ETag")));
-        };
-        self.parts.push(Part { name, etag, size: self.segment_written });
+        let mut put = self.put.take().expect("a segment is being written");
+        put.close();
+        self.awaiting.push_back((put, self.segment_written));
         self.segment_start += self.segment_written;
         self.segment_written = 0;
+        while self.awaiting.len() > AWAITING {
+            self.settle_oldest()?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the answer to the oldest segment sent whole, and records it.
+    fn settle_oldest(&mut self) -> Result<()> {
+        let Some((put, size)) = self.awaiting.pop_front() else { return Ok(()) };
+        let name = put.spec.object.clone();
+        let what = put.spec.what.clone();
+        let response = put.finish(&self.shared)?;
+        let status = response.status();
+        if !status.is_success() {
+            let text = self.shared.block_on(self.shared.client.text(&what, response)).unwrap_or_default();
+            return Err(from_status(&what, status, &text));
+        }
+        let etag = response.headers().get(header::ETAG).and_then(|v| v.to_str().ok()).map(|e| e.trim_matches('"'));
+        let Some(etag) = etag.map(str::to_owned) else {
+            return Err(Error::backend(format!("{what} was answered without an ETag")));
+        };
+        self.parts.push(Part { name, etag, size });
         Ok(())
     }
 
@@ -225,9 +260,14 @@ impl ChaseWriter {
         })
     }
 
-    /// Deletes the segments written so far.
+    /// Deletes the segments written so far, and those sent whole but not yet answered
+    /// (after their answer, so that Swift cannot store one after the delete).
     fn remove_parts(&mut self) -> Result<()> {
-        let names: Vec<String> = self.parts.drain(..).map(|p| p.name).collect();
+        let mut names: Vec<String> = self.parts.drain(..).map(|p| p.name).collect();
+        for (mut put, _) in std::mem::take(&mut self.awaiting) {
+            let _ = put.answer(&self.shared);
+            names.push(put.spec.object.clone());
+        }
         if names.is_empty() {
             return Ok(());
         }
@@ -268,10 +308,17 @@ impl ChaseWriter {
                 if self.put.is_some() {
                     self.finish_segment()?;
                 }
+                while !self.awaiting.is_empty() {
+                    self.settle_oldest()?;
+                }
                 self.put_manifest()
             }
         }
     }
+}
+
+fn replay_window(shared: &Shared) -> u64 {
+    REPLAY_WINDOW.min(shared.config.segment_size())
 }
 
 /// A single object's answer: created, or refused because the image has data already.
@@ -366,7 +413,7 @@ struct Put {
     session: Arc<Session>,
     tx: Option<mpsc::Sender<Bytes>>,
     task: JoinHandle<Result<Response>>,
-    /// What was sent so far, while it fits in one segment: sent again after a 401.
+    /// What was sent so far, while it fits in the replay window: sent again after a 401.
     kept: Option<Vec<Bytes>>,
     kept_len: u64,
     retried: bool,
@@ -393,8 +440,8 @@ impl Put {
         let what = spec.what.clone();
         let task =
             shared.runtime.spawn(async move { request.send().await.map_err(|e| crate::error::from_reqwest(&what, e)) });
-        let kept = (kept_len <= shared.config.segment_size()).then_some(first);
-        Ok(Put { spec, session, tx: Some(tx), task, kept, kept_len, retried: false })
+        // What the request starts with is in memory anyway: keep it whatever its size.
+        Ok(Put { spec, session, tx: Some(tx), task, kept: Some(first), kept_len, retried: false })
     }
 
     /// Sends `chunk`. If the request ended before its body did, this is where it shows:
@@ -420,13 +467,17 @@ impl Put {
 
     fn keep(&mut self, shared: &Shared, chunk: &Bytes) {
         self.kept_len += chunk.len() as u64;
-        if self.kept_len > shared.config.segment_size() {
-            // Past one segment: too much to keep, and Swift, which refuses a token before it
-            // reads any of the body, is reading it.
+        if self.kept_len > replay_window(shared) {
+            // Swift is reading the body, so it accepted the token (see REPLAY_WINDOW).
             self.kept = None;
         } else if let Some(kept) = &mut self.kept {
             kept.push(chunk.clone());
         }
+    }
+
+    /// Ends the body: nothing more will be sent.
+    fn close(&mut self) {
+        self.tx = None;
     }
 
     /// Waits for the request's answer.
