@@ -39,6 +39,15 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("ceph-osd", "ceph-osd"),
     ("radosgw", "radosgw"),
     ("radosgw-admin", "ceph-common"),
+    // The chase store's suite: a Swift all-in-one with tempauth (tests/servers/swift.sh),
+    // whose tokens live in memcached; the swift CLI is the benchmark's peer.
+    ("swift-ring-builder", "swift"),
+    ("swift-proxy-server", "swift-proxy"),
+    ("swift-account-server", "swift-account"),
+    ("swift-container-server", "swift-container"),
+    ("swift-object-server", "swift-object"),
+    ("memcached", "memcached"),
+    ("swift", "python3-swiftclient"),
 ];
 
 type Step = (&'static str, fn() -> Result<()>);
