@@ -360,7 +360,7 @@ fn an_unreachable_swift_answers_503_naming_the_store_at_once_and_shows_in_verify
     assert!(reason.contains(&format!("auth v1.0 at 127.0.0.1:{closed} failed")), "{reason}");
 
     let s = d.start();
-    assert!(s.log().contains("store 'chase' check failed"), "the start-up log says so:\n{}", s.log());
+    assert!(s.log().contains("store 'chase' opened, but its check failed"), "the start-up log says so:\n{}", s.log());
     let started = Instant::now();
     let r = s.upload(b"no swift", &to_chase("down"));
     // A hang would last the store's 30 s timeout; a refused connection is at once.
