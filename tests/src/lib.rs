@@ -661,3 +661,28 @@ pub fn send_signal(pid: u32, signal: &str) {
     let ok = Command::new("sh").args(["-c", &format!("kill -{signal} {pid}")]).status().is_ok_and(|s| s.success());
     assert!(ok, "kill -{signal} {pid} failed");
 }
+
+/// The keys of an image in a detailed list and in `{"image": ...}` bodies (reference §1.4:
+/// every core field and `properties`, never `location`).
+pub const IMAGE_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "status",
+    "size",
+    "disk_format",
+    "container_format",
+    "checksum",
+    "is_public",
+    "min_ram",
+    "min_disk",
+    "owner",
+    "protected",
+    "created_at",
+    "updated_at",
+    "deleted_at",
+    "deleted",
+    "properties",
+];
+
+/// The keys of an image in a brief list (`GET /v1/images`).
+pub const BRIEF_KEYS: &[&str] = &["id", "name", "disk_format", "container_format", "checksum", "size"];

@@ -8,7 +8,7 @@ use std::{collections::BTreeSet, path::Path, time::Instant};
 use serde_json::Value;
 use tank_tests::{
     data, md5_file, md5_hex, process_alive, send_signal, tank_cmd, write_data_file, Deployment, Identity,
-    IdentityProxy, Run, RunDir, Server, TankCommand,
+    IdentityProxy, Run, RunDir, Server, TankCommand, BRIEF_KEYS, IMAGE_KEYS,
 };
 
 /// `tank image <args> --url <server>`.
@@ -39,27 +39,6 @@ fn keys(v: &Value) -> BTreeSet<String> {
 fn set(keys: &[&str]) -> BTreeSet<String> {
     keys.iter().map(|k| k.to_string()).collect()
 }
-
-const IMAGE_KEYS: &[&str] = &[
-    "id",
-    "name",
-    "status",
-    "size",
-    "disk_format",
-    "container_format",
-    "checksum",
-    "is_public",
-    "min_ram",
-    "min_disk",
-    "owner",
-    "protected",
-    "created_at",
-    "updated_at",
-    "deleted_at",
-    "deleted",
-    "properties",
-];
-const BRIEF_KEYS: &[&str] = &["id", "name", "disk_format", "container_format", "checksum", "size"];
 
 /// Adds an image with `fields` and `data` (through --file) and returns its id.
 fn add(url: &str, dir: &Path, fields: &[&str], data: &[u8]) -> String {

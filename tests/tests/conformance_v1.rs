@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 use serde_json::{json, Value};
-use tank_tests::{data, md5_hex, Deployment, Reply, Server};
+use tank_tests::{data, md5_hex, Deployment, Reply, Server, BRIEF_KEYS, IMAGE_KEYS};
 
 /// A running api + registry pair; the registry must outlive the API server using it.
 struct Pair {
@@ -236,30 +236,12 @@ fn lists_filter_sort_page_and_refuse_bad_parameters() {
     let brief = s.get("/v1/images?is_public=none&limit=3");
     let brief = brief.json();
     for entry in brief["images"].as_array().unwrap() {
-        assert_eq!(keys(entry), BTreeSet::from(["id", "name", "disk_format", "container_format", "checksum", "size"]));
+        assert_eq!(keys(entry), BRIEF_KEYS.iter().copied().collect::<BTreeSet<_>>());
     }
     let detail = s.get("/v1/images/detail?name=alpha");
     let entry = &detail.json()["images"][0];
-    let detail_fields = [
-        "id",
-        "name",
-        "status",
-        "size",
-        "disk_format",
-        "container_format",
-        "checksum",
-        "is_public",
-        "min_ram",
-        "min_disk",
-        "owner",
-        "protected",
-        "created_at",
-        "updated_at",
-        "deleted_at",
-        "deleted",
-        "properties",
-    ];
-    assert_eq!(keys(entry), BTreeSet::from(detail_fields), "LP #755916: no location in a detailed entry");
+    let detail_fields: BTreeSet<&str> = IMAGE_KEYS.iter().copied().collect();
+    assert_eq!(keys(entry), detail_fields, "LP #755916: no location in a detailed entry");
     assert_eq!(
         (&entry["id"], &entry["status"], &entry["size"], &entry["checksum"], &entry["owner"]),
         (&json!(alpha), &json!("active"), &json!(3), &json!(md5_hex(alpha_data)), &json!("acme"))
