@@ -419,12 +419,14 @@ fn a_dead_or_hung_server_answers_503_naming_the_store_and_verify_reports_it() {
     let hung = TcpListener::bind("127.0.0.1:0").unwrap();
     let hung_port = hung.local_addr().unwrap().port();
     let secret = "dead-store-secret-4f9a";
-    for (name, port) in [("dead", dead_port()), ("hung", hung_port)] {
+    // With create_bucket_on_put, the upload first asks for the bucket: that request has its
+    // time limit too.
+    for (name, port, create) in [("dead", dead_port(), false), ("hung", hung_port, true)] {
         let d = Deployment::new();
         d.install("s3");
         d.config(&format!(
             "[store.s3]\nhost = \"http://127.0.0.1:{port}\"\naccess_key = \"AKDEAD\"\nsecret_key = \"{secret}\"\n\
-             bucket = \"images\"\ntimeout = 2\n"
+             bucket = \"images\"\ntimeout = 2\ncreate_bucket_on_put = {create}\n"
         ));
         // The server starts anyway (the fs store is the default), and says what is wrong.
         let s = d.start();

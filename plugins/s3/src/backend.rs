@@ -262,8 +262,14 @@ impl Store for S3Store {
             &s.bucket,
         )
         .map_err(|e| Error::invalid_config(format!("cannot set up the S3 client: {}", redact.apply(e.message()))))?;
-        let admin =
-            Admin::new(client.clone(), s.endpoint.clone(), s.url_format, &s.region, &s.access_key, &s.secret_key);
+        let admin = Admin::new(
+            client.clone(),
+            s.endpoint.clone(),
+            s.url_format,
+            &s.region,
+            (&s.access_key, &s.secret_key),
+            s.timeout,
+        );
         drop(_inside);
         Ok(S3Store {
             name: ctx.name.clone(),
