@@ -157,4 +157,6 @@ for dir in 1 2; do
         "$(awk -v t="$t" -v b="$b" 'BEGIN { printf "%.2f", t / b }')"
 done
 tank_rss=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$tank_pid/status")
-echo "tank api peak RSS: $tank_rss MiB"
+# utime + stime, fields 14 and 15 of /proc/<pid>/stat (the name in field 2 has no spaces).
+tank_cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$tank_pid/stat")
+echo "tank api peak RSS: $tank_rss MiB; CPU over its $runs uploads and downloads: $tank_cpu s"
