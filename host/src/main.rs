@@ -1,4 +1,5 @@
-//! The `tank` binary: parses the command line and reports a failure as one line.
+//! The `tank` binary: parses the command line, and reports a failure as one line with an
+//! exit code that says what kind of failure it was (docs/cli.md).
 
 use clap::Parser;
 
@@ -8,7 +9,7 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tank_host::cli::report(&e);
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(tank_host::cli::exit::code(&e))
         }
     }
 }

@@ -160,8 +160,10 @@ pub fn open_registry(config: &Config, catalog: &mut Catalog) -> anyhow::Result<R
     Ok(registry)
 }
 
-/// Opens every store that is the default or has a `[store.<name>]` table; those that fail
-/// are marked in `catalog`. Fails only when the default store is not among them.
+/// Opens every store that is the default or has a `[store.<name>]` table, and checks each;
+/// those that fail to open, or whose check fails, are marked in `catalog` (a store that
+/// opened but failed its check is still used). Fails only when the default store is not
+/// among them.
 pub fn open_stores(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Stores> {
     let mut by_name = HashMap::new();
     let mut by_scheme = HashMap::new();

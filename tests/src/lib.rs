@@ -15,6 +15,7 @@ use std::{
 
 pub mod ceph;
 pub mod nginx;
+pub mod swift;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -57,6 +58,7 @@ pub fn plugin_source(name: &str) -> (PathBuf, String) {
         "remote" => (repo.join("plugins/remote/tank-plugin.toml"), "libtank_plugin_remote.so".into()),
         "http" => (repo.join("plugins/http/tank-plugin.toml"), "libtank_plugin_http.so".into()),
         "s3" => (repo.join("plugins/s3/tank-plugin.toml"), "libtank_plugin_s3.so".into()),
+        "chase" => (repo.join("plugins/chase/tank-plugin.toml"), "libtank_plugin_chase.so".into()),
         "memstore" => (repo.join("examples/memstore/tank-plugin.toml"), "libtank_example_memstore.so".into()),
         "panicky" => (repo.join("tests/fixtures/panicky/tank-plugin.toml"), "libtank_fixture_panicky.so".into()),
         "not-a-plugin" => {
@@ -409,4 +411,253 @@ impl hyper::body::Body for ChannelBody {
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
         self.0.poll_recv(cx).map(|c| c.map(|data| Ok(hyper::body::Frame::data(data))))
     }
+}
+
+/// What a finished `tank` command left: exit code and output.
+#[derive(Debug)]
+pub struct Run {
+    /// The exit code (-1 if a signal ended it).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Standard output as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {:?}\nstderr: {}", self.stdout, self.stderr))
+    }
+
+    /// Panics with the whole output unless the exit code is `code`.
+    pub fn expect(self, code: i32) -> Run {
+        assert_eq!(self.code, code, "expected exit code {code}; stdout: {}\nstderr: {}", self.stdout, self.stderr);
+        self
+    }
+}
+
+/// A `tank` command line to run, with its environment and standard input.
+pub struct TankCommand {
+    cmd: Command,
+    stdin: Option<Vec<u8>>,
+}
+
+/// `tank <args>`, with no `TANK_*` variables from the test's environment and standard
+/// input at end of file (`/dev/null`).
+pub fn tank_cmd(args: &[&str]) -> TankCommand {
+    let mut cmd = Command::new(tank_bin());
+    cmd.args(args).stdin(Stdio::null()).env_remove("TANK_URL").env_remove("TANK_TOKEN").env_remove("TANK_RUN_DIR");
+    TankCommand { cmd, stdin: None }
+}
+
+impl TankCommand {
+    /// Sets an environment variable.
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> TankCommand {
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// Feeds `data` through a pipe as standard input.
+    pub fn stdin_bytes(mut self, data: impl Into<Vec<u8>>) -> TankCommand {
+        self.cmd.stdin(Stdio::piped());
+        self.stdin = Some(data.into());
+        self
+    }
+
+    /// Opens `path` as standard input (`< path`).
+    pub fn stdin_file(mut self, path: &Path) -> TankCommand {
+        self.cmd.stdin(std::fs::File::open(path).expect("the stdin file opens"));
+        self
+    }
+
+    /// Runs it to the end.
+    pub fn run(mut self) -> Run {
+        let mut child = self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("tank runs");
+        if let Some(data) = self.stdin.take() {
+            let mut stdin = child.stdin.take().unwrap();
+            // A thread, so that a command that stops reading early cannot block the test.
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let _ = stdin.write_all(&data);
+            });
+        }
+        let out = child.wait_with_output().expect("tank finishes");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into(),
+            stderr: String::from_utf8_lossy(&out.stderr).into(),
+        }
+    }
+}
+
+/// A stand-in for Keystone's `authtoken` middleware: a loopback proxy in front of a
+/// `tank api` that turns known tokens into the identity headers the API trusts
+/// (docs/api-v1.md, "Who is calling"), as a real deployment's proxy does. Identity
+/// headers sent by the client are dropped, and an unknown token is passed on as not
+/// confirmed.
+pub struct IdentityProxy {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    _rt: tokio::runtime::Runtime,
+}
+
+/// Who a token stands for.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The token.
+    pub token: String,
+    /// `X-User`.
+    pub user: String,
+    /// `X-Tenant`.
+    pub tenant: String,
+    /// `X-Role`, comma-separated.
+    pub roles: String,
+}
+
+impl IdentityProxy {
+    /// A proxy to `upstream` (`127.0.0.1:<port>`) knowing `identities`.
+    pub fn start(upstream: &str, identities: Vec<Identity>) -> IdentityProxy {
+        use hyper::{body::Incoming, server::conn::http1, service::service_fn, Request};
+        use hyper_util::rt::TokioIo;
+
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let upstream = upstream.to_owned();
+        let identities = Arc::new(identities);
+        let client: Client<_, Incoming> = Client::builder(TokioExecutor::new()).build_http();
+        rt.spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let (upstream, identities, client) = (upstream.clone(), identities.clone(), client.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |mut req: Request<Incoming>| {
+                        let (upstream, identities, client) = (upstream.clone(), identities.clone(), client.clone());
+                        async move {
+                            let headers = req.headers_mut();
+                            for name in ["x-identity-status", "x-user", "x-tenant", "x-role"] {
+                                headers.remove(name);
+                            }
+                            let token = headers.get("x-auth-token").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                            if let Some(token) = token {
+                                match identities.iter().find(|i| i.token == token) {
+                                    Some(i) => {
+                                        headers.insert("x-identity-status", "Confirmed".parse().unwrap());
+                                        headers.insert("x-user", i.user.parse().unwrap());
+                                        headers.insert("x-tenant", i.tenant.parse().unwrap());
+                                        headers.insert("x-role", i.roles.parse().unwrap());
+                                    }
+                                    None => {
+                                        headers.insert("x-identity-status", "Invalid".parse().unwrap());
+                                    }
+                                }
+                            }
+                            let path = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
+                            *req.uri_mut() = format!("http://{upstream}{path}").parse().unwrap();
+                            client.request(req).await
+                        }
+                    });
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+        });
+        IdentityProxy { url, _rt: rt }
+    }
+}
+
+/// Writes `size` bytes of deterministic data to `path` a chunk at a time (never the whole
+/// in memory) and returns their MD5.
+pub fn write_data_file(path: &Path, size: u64, seed: u64) -> String {
+    use md5::Digest;
+    use std::io::Write;
+    const CHUNK: u64 = 4 * 1024 * 1024;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).expect("the data file is created"));
+    let mut md5 = md5::Md5::new();
+    let mut written = 0;
+    let mut n = 0;
+    while written < size {
+        let len = CHUNK.min(size - written);
+        let chunk = data(len as usize, seed.wrapping_mul(1_000_003).wrapping_add(n));
+        md5.update(&chunk);
+        file.write_all(&chunk).unwrap();
+        written += len;
+        n += 1;
+    }
+    file.flush().unwrap();
+    hex::encode(md5.finalize())
+}
+
+/// The MD5 of a file, read a chunk at a time.
+pub fn md5_file(path: &Path) -> String {
+    use md5::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    let mut md5 = md5::Md5::new();
+    let mut buf = vec![0; 4 * 1024 * 1024];
+    loop {
+        let n = file.read(&mut buf).unwrap();
+        if n == 0 {
+            return hex::encode(md5.finalize());
+        }
+        md5.update(&buf[..n]);
+    }
+}
+
+/// A run directory for `tank control` (pid and log files). Every server whose pid file is
+/// in it is killed when it is dropped, so that a failing test leaves no server behind.
+pub struct RunDir {
+    /// The directory (removed on drop).
+    pub dir: tempfile::TempDir,
+}
+
+impl RunDir {
+    /// A fresh, empty run directory.
+    pub fn new() -> RunDir {
+        RunDir { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    /// The directory's path as text, for `--run-dir`.
+    pub fn arg(&self) -> &str {
+        self.dir.path().to_str().expect("temp paths are UTF-8")
+    }
+
+    /// The pid in `<server>.pid`, if there is one.
+    pub fn pid(&self, server: &str) -> Option<u32> {
+        std::fs::read_to_string(self.dir.path().join(format!("{server}.pid"))).ok()?.trim().parse().ok()
+    }
+}
+
+impl Default for RunDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        for server in ["api", "registry", "scrubber"] {
+            if let Some(pid) = self.pid(server) {
+                if process_alive(pid) {
+                    let _ = Command::new("sh").args(["-c", &format!("kill -KILL {pid}")]).status();
+                }
+            }
+        }
+    }
+}
+
+/// Whether process `pid` exists and has not died (a zombie counts as dead: its parent
+/// may be an init that never reaps).
+pub fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Sends `signal` (a name such as `STOP`) to `pid` with the shell's `kill`.
+pub fn send_signal(pid: u32, signal: &str) {
+    let ok = Command::new("sh").args(["-c", &format!("kill -{signal} {pid}")]).status().is_ok_and(|s| s.success());
+    assert!(ok, "kill -{signal} {pid} failed");
 }

@@ -28,6 +28,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("fs", "libtank_plugin_fs.so"),
     ("http", "libtank_plugin_http.so"),
     ("s3", "libtank_plugin_s3.so"),
+    ("chase", "libtank_plugin_chase.so"),
     ("sled", "libtank_plugin_sled.so"),
     ("remote", "libtank_plugin_remote.so"),
 ];

@@ -48,8 +48,8 @@ const DRAIN_BYTES: u64 = 16 << 20;
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A request body that, if dropped before its end (the request was refused, or failed
-/// part-way), reads and discards what is left in the background, up to [`DRAIN_BYTES`]
-/// and [`DRAIN_TIME`]. Closing a connection with unread data in it makes the kernel reset
+/// part-way), reads and discards what is left in the background, up to `DRAIN_BYTES`
+/// and `DRAIN_TIME`. Closing a connection with unread data in it makes the kernel reset
 /// it, and a client still sending then loses the answer that says why it was refused;
 /// draining lets the answer arrive. Past the limits the connection is closed anyway, so a
 /// huge refused upload costs the server little.

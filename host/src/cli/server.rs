@@ -1,7 +1,4 @@
-//! The `tank` command line: argument definitions and the commands behind them.
-//!
-//! Every command returns `anyhow::Result`; `main` prints a failure as one line
-//! (`tank: <what failed>; <what to do>`) and exits non-zero.
+//! The server commands: `tank api`, `tank registry`, `tank scrubber` and `tank plugins`.
 
 use std::{
     io::Write,
@@ -10,130 +7,18 @@ use std::{
 };
 
 use anyhow::{bail, Context};
-use clap::{Args, Parser, Subcommand};
 
+use super::PluginsArgs;
 use crate::{
     config::{self, Config},
     plugin::{
         host_log,
         loader::{self, Catalog, Depth, Entry},
-        pack,
     },
     registry_server::{self, config::RegistryConfig, RegistryServer},
     scrubber,
     state::{self, Tank},
 };
-
-/// Tank: a virtual machine image service.
-#[derive(Debug, Parser)]
-#[command(name = "tank", version, about, long_about = None)]
-pub struct Cli {
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-/// The top-level commands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Serve the Images API.
-    ///
-    /// Example: tank api --config /etc/tank/tank.toml
-    Api {
-        /// The configuration file (default: $TANK_CONFIG, `<prefix>/etc/tank.toml` beside the
-        /// binary, then /etc/tank/tank.toml).
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-    },
-    /// Serve the registry API (Glance's port 9191 API) for API servers using the remote
-    /// registry driver; see docs/registry.md.
-    ///
-    /// Example: tank registry --config /etc/tank/registry.toml
-    Registry {
-        /// The registry's configuration file (its own, not tank.toml).
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
-    },
-    /// List installed plugins, or package one.
-    ///
-    /// Example: tank plugins --verify
-    Plugins(PluginsArgs),
-    /// Remove the data of images deleted with delayed_delete once scrub_time has passed.
-    ///
-    /// One pass, or with --daemon a pass every wakeup_time seconds. `tank api` runs the
-    /// same passes itself when delayed_delete is on; this command is for a registry that
-    /// another process can share (registry_driver = "remote"), or a stopped API server
-    /// (sled lets one process at a time open its database).
-    ///
-    /// Example: tank scrubber --config /etc/tank/tank.toml --daemon
-    Scrubber {
-        /// The configuration file (found as for `tank api`).
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// Keep running, a pass every wakeup_time seconds.
-        #[arg(long)]
-        daemon: bool,
-    },
-}
-
-/// `tank plugins`.
-#[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true)]
-pub struct PluginsArgs {
-    /// Package a built plugin.
-    #[command(subcommand)]
-    pub action: Option<PluginsAction>,
-    /// The configuration file whose plugin_dirs are listed.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// A plugin dir to list instead of the configured ones (repeatable).
-    #[arg(long = "plugin-dir", value_name = "DIR")]
-    pub plugin_dirs: Vec<PathBuf>,
-    /// Print a JSON array instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// Also hash and load every library, and open the configured ones.
-    #[arg(long)]
-    pub verify: bool,
-}
-
-/// `tank plugins <action>`.
-#[derive(Debug, Subcommand)]
-pub enum PluginsAction {
-    /// Make an installable plugin folder from a built library and its source manifest,
-    /// filling in abi.target and library.sha256.
-    ///
-    /// Example: tank plugins pack --manifest plugins/fs/tank-plugin.toml
-    ///          --library target/release/libtank_plugin_fs.so --out /usr/lib/tank/plugins/fs
-    Pack {
-        /// The plugin's source tank-plugin.toml.
-        #[arg(long, value_name = "FILE")]
-        manifest: PathBuf,
-        /// The built shared library.
-        #[arg(long, value_name = "FILE")]
-        library: PathBuf,
-        /// The plugin folder to write.
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-    },
-}
-
-/// Runs the parsed command line.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Api { config } => api(config.as_deref()),
-        Command::Scrubber { config, daemon } => scrubber(config.as_deref(), daemon),
-        Command::Registry { config } => registry(&config),
-        Command::Plugins(args) => match args.action {
-            Some(PluginsAction::Pack { manifest, library, out }) => {
-                pack::pack(&manifest, &library, &out)?;
-                eprintln!("packed {} into {}", library.display(), out.display());
-                Ok(())
-            }
-            None => plugins(&args),
-        },
-    }
-}
 
 /// Scrubber passes every `wakeup_time` seconds, on the blocking pool.
 async fn scrub_forever(tank: Arc<Tank>) {
@@ -153,7 +38,7 @@ async fn scrub_forever(tank: Arc<Tank>) {
     }
 }
 
-fn scrubber(config_path: Option<&Path>, daemon: bool) -> anyhow::Result<()> {
+pub(super) fn scrubber(config_path: Option<&Path>, daemon: bool) -> anyhow::Result<()> {
     let config = load_config(config_path)?;
     init_logging(config.verbose);
     let mut catalog = loader::scan(&config.plugin_dirs, Depth::Load, host_log::max_level());
@@ -173,7 +58,7 @@ fn scrubber(config_path: Option<&Path>, daemon: bool) -> anyhow::Result<()> {
 }
 
 /// Finds the configuration: `--config`, else the first default location that exists.
-fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+pub(super) fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     if let Some(p) = path {
         return Ok(Config::load(p)?);
     }
@@ -194,7 +79,7 @@ fn init_logging(verbose: bool) {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
-fn api(config_path: Option<&Path>) -> anyhow::Result<()> {
+pub(super) fn api(config_path: Option<&Path>) -> anyhow::Result<()> {
     let config = load_config(config_path)?;
     init_logging(config.verbose);
     let mut catalog = loader::scan(&config.plugin_dirs, Depth::Load, host_log::max_level());
@@ -238,7 +123,7 @@ async fn until_stopped(server: impl std::future::Future<Output = anyhow::Result<
     }
 }
 
-fn registry(config_path: &Path) -> anyhow::Result<()> {
+pub(super) fn registry(config_path: &Path) -> anyhow::Result<()> {
     let config = RegistryConfig::load(config_path)?;
     init_logging(config.verbose);
     let mut catalog = loader::scan(&config.plugin_dirs, Depth::Load, host_log::max_level());
@@ -265,7 +150,7 @@ async fn shutdown_signal() {
     }
 }
 
-fn plugins(args: &PluginsArgs) -> anyhow::Result<()> {
+pub(super) fn plugins(args: &PluginsArgs) -> anyhow::Result<()> {
     // Plugins only log problems here; the table says the rest.
     let _ = tracing_subscriber::fmt().with_env_filter("error").with_writer(std::io::stderr).try_init();
     let (dirs, config) = if args.plugin_dirs.is_empty() {
@@ -357,10 +242,4 @@ fn print_table(out: &mut impl Write, entries: &[Entry], dirs: &[PathBuf]) -> any
         }
     }
     Ok(())
-}
-
-/// Prints a command's failure as one line.
-pub fn report(e: &anyhow::Error) {
-    // `{:#}` joins the context chain into one line.
-    eprintln!("tank: {}", format!("{e:#}").replace('\n', " "));
 }
