@@ -8,10 +8,12 @@
 # Each way runs RUNS times (default 3), alternating, on a fresh object each time; the best
 # and the median of each are printed, and the ratio tank/boto3 of the medians.
 #
-# Usage: tests/bench/s3.sh [SIZE_MIB]    env: RUNS, VENV (reused if it exists; default
-# /var/tmp/tank-bench-s3-venv), CARGO_TARGET_DIR. Needs the release build
-# (`cargo build --release --workspace`) and Ceph (tests/servers/ceph.sh starts it). Not a
-# test: it prints numbers.
+# Usage: tests/bench/s3.sh [SIZE_MIB]
+#   env: RUNS; VENV (reused if it exists; default /var/tmp/tank-bench-s3-venv);
+#   CARGO_TARGET_DIR; STORE, more lines for [store.s3], e.g.
+#   STORE=$'thread_pools = 10\nlarge_object_chunk_size = 8' for boto3's own part settings.
+# Needs the release build (`cargo build --release --workspace`) and Ceph's packages
+# (tests/servers/ceph.sh starts the cluster). Not a test: it prints numbers.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -31,6 +33,7 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM
 
 venv=${VENV:-/var/tmp/tank-bench-s3-venv}
 if [ ! -x "$venv/bin/python" ]; then
@@ -66,6 +69,7 @@ access_key = "$access_key"
 secret_key = "$secret_key"
 bucket = "tank-bench"
 create_bucket_on_put = true
+${STORE:-}
 EOF
 "$tank" api --config "$work/tank.toml" 2>"$work/tank.log" &
 tank_pid=$!
@@ -106,7 +110,19 @@ except s3.exceptions.BucketAlreadyOwnedByYou:
     pass
 key = "image-" + n
 class Null:
+    """Discards what it is given, like curl -o /dev/null. Seekable, so that boto3 writes its
+    parallel ranged GETs at their offsets instead of queueing them in memory."""
+    def __init__(self):
+        self.at = 0
+    def seekable(self):
+        return True
+    def seek(self, at, whence=0):
+        self.at = at
+        return at
+    def tell(self):
+        return self.at
     def write(self, b):
+        self.at += len(b)
         return len(b)
 t0 = time.time()
 s3.upload_file(path, "boto-bench", key)
@@ -130,6 +146,8 @@ done
 stats() { cut -d' ' -f"$2" "$1" | sort -n | awk '{ v[NR] = $1 } END { printf "best %4d  median %4d", v[NR], v[int((NR + 1) / 2)] }'; }
 median() { cut -d' ' -f"$2" "$1" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 echo "image: $size_mib MiB, $runs runs each, radosgw $(radosgw --version | awk '{print $3}') on loopback (memstore OSD)"
+echo "[store.s3] extra: ${STORE:-(defaults)}" | tr '\n' ' '
+echo
 for dir in 1 2; do
     name=$([ $dir = 1 ] && echo upload || echo download)
     t=$(median "$work/tank.runs" $dir)
@@ -139,4 +157,6 @@ for dir in 1 2; do
         "$(awk -v t="$t" -v b="$b" 'BEGIN { printf "%.2f", t / b }')"
 done
 tank_rss=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$tank_pid/status")
-echo "tank api peak RSS: $tank_rss MiB"
+# utime + stime, fields 14 and 15 of /proc/<pid>/stat (the name in field 2 has no spaces).
+tank_cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$tank_pid/stat")
+echo "tank api peak RSS: $tank_rss MiB; CPU over its $runs uploads and downloads: $tank_cpu s"

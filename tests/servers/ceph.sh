@@ -137,6 +137,10 @@ memstore device bytes = ${MEMSTORE_BYTES:-4294967296}
 keyring = $D/\$cluster.\$name.keyring
 [client.rgw.a]
 rgw data = $D/rgw
+# radosgw frees deleted data with its garbage collector, by default two hours later; the
+# OSD holds data in memory, so free it within seconds.
+rgw gc obj min wait = 0
+rgw gc processor period = 5
 rgw frontends = beast endpoint=127.0.0.1:$rgw_port ssl_endpoint=127.0.0.1:$tls_port ssl_certificate=$D/tls/server.pem ssl_private_key=$D/tls/server.key
 EOF
     export CEPH_CONF="$D/ceph.conf"

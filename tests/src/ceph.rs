@@ -1,6 +1,7 @@
 //! Ceph from Debian's packages (mon, memstore OSD, radosgw over http and https), started
-//! on loopback once per test binary by `tests/servers/ceph.sh`, for the suites that need a
-//! real S3 server (the s3 store's).
+//! on loopback once per test process by `tests/servers/ceph.sh` (about 5 s), for the suites
+//! that need a real S3 server (the s3 store's). `cargo test` runs a binary's tests in one
+//! process, so they share one cluster; nextest runs each test in its own, with its own.
 //!
 //! The cluster lives as long as the test process: the script leaves a watcher behind that
 //! stops the daemons and removes their directory once this process is gone, however it

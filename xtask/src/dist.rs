@@ -3,7 +3,7 @@
 //! ```text
 //! dist/
 //!   bin/tank                  target/release/tank
-//!   plugins/fs/, plugins/http/, plugins/s3/, plugins/sled/, plugins/remote/
+//!   plugins/fs/, plugins/http/, plugins/s3/, plugins/chase/, plugins/sled/, plugins/remote/
 //!                             written by `tank plugins pack` (manifest with target and sha256, library)
 //!   etc/tank.toml             xtask/tank.sample.toml
 //!   var/                      the images and registry `cargo xtask run` serves; kept across dists

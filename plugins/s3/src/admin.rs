@@ -1,7 +1,10 @@
 //! The few S3 requests OpenDAL has no call for: HEAD and PUT of the bucket (the check,
 //! `create_bucket_on_put`) and listing and aborting an image's multipart uploads
 //! (`discard`, after a crash). They are signed with reqsign, the SigV4 signer OpenDAL
-//! itself uses, and sent with the same reqwest client as everything else.
+//! itself uses, and sent with the same reqwest client as everything else. Their bodies are
+//! small, so each request as a whole must be done within the store's `timeout`.
+
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
@@ -19,6 +22,7 @@ pub struct Admin {
     url_format: UrlFormat,
     signer: RequestSigner,
     credential: Credential,
+    timeout: Duration,
 }
 
 /// Why a request failed: it never got an answer, or the answer was not the expected one.
@@ -73,21 +77,22 @@ struct S3Error {
 }
 
 impl Admin {
-    /// Requests to `endpoint`, signed with these keys for `region`.
+    /// Requests to `endpoint`, signed with these keys for `region`, each done within
+    /// `timeout`.
     pub fn new(
         client: reqwest::Client,
         endpoint: Url,
         url_format: UrlFormat,
         region: &str,
-        access_key: &str,
-        secret_key: &str,
+        (access_key, secret_key): (&str, &str),
+        timeout: Duration,
     ) -> Admin {
         let credential = Credential {
             access_key_id: access_key.to_owned(),
             secret_access_key: secret_key.to_owned(),
             ..Default::default()
         };
-        Admin { client, endpoint, url_format, signer: RequestSigner::new("s3", region), credential }
+        Admin { client, endpoint, url_format, signer: RequestSigner::new("s3", region), credential, timeout }
     }
 
     /// The URL of `bucket` (and `key` in it) with `query`, in the configured style.
@@ -135,6 +140,7 @@ impl Admin {
             .request(parts.method, url)
             .headers(parts.headers)
             .body(body)
+            .timeout(self.timeout)
             .send()
             .await
             .map_err(|e| Failure::Transport(e.without_url()))?;
@@ -222,7 +228,8 @@ mod tests {
     use super::*;
 
     fn admin(endpoint: &str, format: UrlFormat) -> Admin {
-        Admin::new(reqwest::Client::new(), Url::parse(endpoint).unwrap(), format, "us-east-1", "AK", "SK")
+        let endpoint = Url::parse(endpoint).unwrap();
+        Admin::new(reqwest::Client::new(), endpoint, format, "us-east-1", ("AK", "SK"), Duration::from_secs(1))
     }
 
     #[test]

@@ -108,10 +108,15 @@ impl Target {
 }
 
 impl S3Store {
-    /// The operator, bucket and key of `location`.
+    /// The operator, bucket and key of the location URI `location`.
     fn target(&self, location: &str) -> Result<Target> {
         let location = Location::parse(location)
             .map_err(|e| Error::new(e.kind, format!("store '{}': {}", self.name, e.message)))?;
+        self.target_of(location)
+    }
+
+    /// The operator, bucket and key of `location`.
+    fn target_of(&self, location: Location) -> Result<Target> {
         let s = &self.settings;
         match &location.remote {
             None if location.bucket == s.bucket => Ok(Target {
@@ -257,8 +262,14 @@ impl Store for S3Store {
             &s.bucket,
         )
         .map_err(|e| Error::invalid_config(format!("cannot set up the S3 client: {}", redact.apply(e.message()))))?;
-        let admin =
-            Admin::new(client.clone(), s.endpoint.clone(), s.url_format, &s.region, &s.access_key, &s.secret_key);
+        let admin = Admin::new(
+            client.clone(),
+            s.endpoint.clone(),
+            s.url_format,
+            &s.region,
+            (&s.access_key, &s.secret_key),
+            s.timeout,
+        );
         drop(_inside);
         Ok(S3Store {
             name: ctx.name.clone(),
@@ -277,7 +288,7 @@ impl Store for S3Store {
             return Err(Error::invalid_input(format!("store '{}': {image_id:?} is not an image id", self.name)));
         }
         self.ensure_bucket()?;
-        let target = self.target(&Location::tank(&self.settings.bucket, image_id).uri())?;
+        let target = self.target_of(Location::tank(&self.settings.bucket, image_id))?;
         // Refused here rather than at the end: a multipart upload's completion cannot be
         // made conditional on radosgw (a single PUT is, with If-None-Match below).
         let what = target.what(&self.name, "HEAD");

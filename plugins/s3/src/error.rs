@@ -80,8 +80,12 @@ impl What<'_> {
 }
 
 /// OpenDAL's message and the chain of its sources, without its context (URLs, paths).
+/// The kind is said only when it says something ("NotFound"), not "Unexpected".
 fn opendal_detail(e: &opendal::Error) -> String {
-    let mut text = format!("{}: {}", e.kind(), e.message());
+    let mut text = match e.kind() {
+        opendal::ErrorKind::Unexpected => e.message().to_owned(),
+        kind => format!("{kind}: {}", e.message()),
+    };
     if let Some(source) = std::error::Error::source(e) {
         text.push_str(": ");
         text.push_str(&chain(source));
