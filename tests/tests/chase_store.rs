@@ -176,7 +176,7 @@ fn log_shows_no_secret(s: &Server) {
     }
 }
 
-fn to_chase<'a>(name: &'a str) -> [(&'a str, &'a str); 2] {
+fn to_chase(name: &str) -> [(&str, &str); 2] {
     [("x-image-meta-store", "chase"), ("x-image-meta-name", name)]
 }
 
@@ -197,7 +197,7 @@ fn images_go_through_tank_into_swift_whole_or_in_segments_and_deleting_leaves_no
     shows_no_secret(&r);
     assert_eq!(r.json()["image"]["checksum"], md5_hex(&small));
     let small_id = r.json()["image"]["id"].as_str().unwrap().to_owned();
-    assert_eq!(sw.list(&container), [small_id.clone()], "one object, named by the image id");
+    assert_eq!(sw.list(&container), std::slice::from_ref(&small_id), "one object, named by the image id");
 
     // A declared size over the threshold: 3.5 MiB in four 1 MiB segments plus a manifest.
     let big = data(3 * MIB + MIB / 2, 2);
@@ -302,13 +302,14 @@ fn a_token_that_expires_during_an_upload_through_tank_is_renewed_and_never_shown
         .body(body)
         .unwrap();
     let (first, rest) = image.split_at(2 * MIB);
-    let response = s.block_on(async {
-        let client = Client::builder(TokioExecutor::new()).build_http::<ChannelBody>();
-        let response = tokio::spawn(client.request(request));
+    // The request runs on the client's runtime between the two halves of the body.
+    let client = Client::builder(TokioExecutor::new()).build_http::<ChannelBody>();
+    let runtime = s.block_on(async { tokio::runtime::Handle::current() });
+    let response = runtime.spawn(client.request(request));
+    s.block_on(async {
         for piece in first.chunks(64 << 10) {
             tx.send(Bytes::copy_from_slice(piece)).await.unwrap();
         }
-        response
     });
     wait_until(Duration::from_secs(60), "a segment in Swift", || !sw.list(&format!("{container}_segments")).is_empty());
     sw.expire_tokens();
