@@ -30,6 +30,9 @@ tests/servers/swift.sh up "$work/swift" --watch $$ >"$work/swift.env"
 # shellcheck disable=SC1091
 . "$work/swift.env"
 export ST_AUTH=$SWIFT_AUTH_URL ST_USER=$SWIFT_USER ST_KEY=$SWIFT_KEY
+auth=$(curl -sf -D - -o /dev/null -H "X-Auth-User: $SWIFT_USER" -H "X-Auth-Key: $SWIFT_KEY" "$SWIFT_AUTH_URL" | tr -d '\r')
+token=$(echo "$auth" | awk -F': ' 'tolower($1) == "x-auth-token" { print $2 }')
+storage=$(echo "$auth" | awk -F': ' 'tolower($1) == "x-storage-url" { print $2 }')
 
 mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.0f", b / 1048576 / s }'; }
 now() { date +%s.%N; }
@@ -77,33 +80,49 @@ tank_up() {
     echo "$reply" | sed -E 's/.*"id":"([^"]+)".*/\1/' >"$work/id"
 }
 tank_down() { curl -sf -o /dev/null "http://127.0.0.1:$port/v1/images/$(cat "$work/id")"; }
+# The same object straight from the proxy with curl: the proxy's own pace, no Tank.
+direct_down() {
+    curl -sf -o /dev/null -H "X-Auth-Token: $token" "$storage/bench/$(cat "$work/id")"
+}
 tank_delete() { curl -sf -o /dev/null -X DELETE "http://127.0.0.1:$port/v1/images/$(cat "$work/id")"; }
 
 # $1 = label, $2 = extra [store.chase] lines, $3... = swift upload options.
 compare() {
     local label=$1 store=$2
     shift 2
-    local cli_up=() cli_down=() tank_ups=() tank_downs=()
+    local cli_up=() cli_down=() cli_raw=() tank_ups=() tank_cold=() tank_downs=() direct=()
     for _ in $(seq "$runs"); do
         cli_up+=("$(timed swift upload "$@" --object-name cli bench-cli "$work/image")")
         cli_down+=("$(timed swift download bench-cli cli -o /dev/null)")
+        # Tank's download does not hash the bytes again; this is the same work.
+        cli_raw+=("$(timed swift download --ignore-checksum bench-cli cli -o /dev/null)")
         swift delete bench-cli cli >/dev/null
     done
     start_tank "$store"
     for _ in $(seq "$runs"); do
         tank_ups+=("$(timed tank_up)")
+        # The CLI's timed download without checksum is its second read of the object,
+        # from Swift's page cache; Tank's is timed the same way, after a first read.
+        tank_cold+=("$(timed tank_down)")
         tank_downs+=("$(timed tank_down)")
+        direct+=("$(timed direct_down)")
         tank_delete
     done
-    local cu cd tu td
+    local cu cd cr tu tc td dd
     cu=$(printf '%s\n' "${cli_up[@]}" | median)
     cd=$(printf '%s\n' "${cli_down[@]}" | median)
+    cr=$(printf '%s\n' "${cli_raw[@]}" | median)
     tu=$(printf '%s\n' "${tank_ups[@]}" | median)
     td=$(printf '%s\n' "${tank_downs[@]}" | median)
-    printf '%-28s upload: swift CLI %4s MiB/s, tank %4s MiB/s (%3s%%)   download: swift CLI %4s MiB/s, tank %4s MiB/s (%3s%%)\n' \
-        "$label" "$(mbps "$bytes" "$cu")" "$(mbps "$bytes" "$tu")" "$(awk -v a="$cu" -v b="$tu" 'BEGIN{printf "%.0f", 100*a/b}')" \
-        "$(mbps "$bytes" "$cd")" "$(mbps "$bytes" "$td")" "$(awk -v a="$cd" -v b="$td" 'BEGIN{printf "%.0f", 100*a/b}')"
-    echo "  seconds: cli up ${cli_up[*]} / tank up ${tank_ups[*]} / cli down ${cli_down[*]} / tank down ${tank_downs[*]}"
+    dd=$(printf '%s\n' "${direct[@]}" | median)
+    tc=$(printf '%s\n' "${tank_cold[@]}" | median)
+    pct() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.0f", 100*a/b}'; }
+    echo "$label"
+    echo "  upload:   swift CLI $(mbps "$bytes" "$cu") MiB/s, tank $(mbps "$bytes" "$tu") MiB/s ($(pct "$cu" "$tu")% of the CLI)"
+    echo "  first read:  swift CLI (checking MD5) $(mbps "$bytes" "$cd") MiB/s, tank $(mbps "$bytes" "$tc") MiB/s ($(pct "$cd" "$tc")% of the CLI)"
+    echo "  second read: swift CLI --ignore-checksum $(mbps "$bytes" "$cr") MiB/s, tank $(mbps "$bytes" "$td") MiB/s" \
+        "($(pct "$cr" "$td")% of the CLI); curl straight from the proxy (third read) $(mbps "$bytes" "$dd") MiB/s"
+    echo "  seconds: cli up ${cli_up[*]} / tank up ${tank_ups[*]} / cli down ${cli_down[*]} / cli down unchecked ${cli_raw[*]} / tank first read ${tank_cold[*]} / tank down ${tank_downs[*]} / curl from proxy ${direct[*]}"
 }
 
 echo "size ${size_mib} MiB, Swift ready in ${SECONDS} s (including the ${size_mib} MiB test file)"

@@ -302,16 +302,14 @@ fn a_token_that_expires_during_an_upload_through_tank_is_renewed_and_never_shown
         .body(body)
         .unwrap();
     let (first, rest) = image.split_at(2 * MIB);
-    // The request's task is handed back un-awaited on purpose: it finishes after the
-    // tokens expire and the rest of the body is sent, below.
-    #[allow(clippy::async_yields_async)]
-    let response = s.block_on(async {
-        let client = Client::builder(TokioExecutor::new()).build_http::<ChannelBody>();
-        let response = tokio::spawn(client.request(request));
+    // The request runs on the client's runtime between the two halves of the body.
+    let client = Client::builder(TokioExecutor::new()).build_http::<ChannelBody>();
+    let runtime = s.block_on(async { tokio::runtime::Handle::current() });
+    let response = runtime.spawn(client.request(request));
+    s.block_on(async {
         for piece in first.chunks(64 << 10) {
             tx.send(Bytes::copy_from_slice(piece)).await.unwrap();
         }
-        response
     });
     wait_until(Duration::from_secs(60), "a segment in Swift", || !sw.list(&format!("{container}_segments")).is_empty());
     sw.expire_tokens();

@@ -6,6 +6,7 @@ use std::{
     collections::HashSet,
     future::Future,
     sync::{Arc, Mutex},
+    task::Poll,
     time::Duration,
 };
 
@@ -441,10 +442,23 @@ impl ChaseReader {
     }
 }
 
+/// `f`'s output if it is ready at once; `None` (and `f` dropped) if it would wait.
+async fn ready_now<F: Future>(f: F) -> Option<F::Output> {
+    let mut f = std::pin::pin!(f);
+    std::future::poll_fn(|cx| {
+        Poll::Ready(match f.as_mut().poll(cx) {
+            Poll::Ready(v) => Some(v),
+            Poll::Pending => None,
+        })
+    })
+    .await
+}
+
 impl Reader for ChaseReader {
-    /// Fills `buf` as far as the body goes: Swift sends pieces of 64 KiB and less, and the
-    /// host moves whatever one read returns as one chunk, so handing over each piece on its
-    /// own would make many small chunks (and one `block_on` each).
+    /// Waits for the body's next piece, then adds every piece that has already arrived, as
+    /// far as `buf` goes: Swift sends pieces of 64 KiB and less, and the host moves what one
+    /// read returns as one chunk, so a read per piece would make many small chunks, while
+    /// waiting to fill `buf` would hold back bytes that could already be on their way.
     fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
         let ChaseReader { response, pending, skip, left, shared, what } = self;
         let client = &shared.client;
@@ -459,7 +473,17 @@ impl Reader for ChaseReader {
                     return Ok(filled);
                 }
                 if pending.is_empty() {
-                    match Self::next(response, client, what).await? {
+                    let next = if filled == 0 {
+                        Self::next(response, client, what).await?
+                    } else {
+                        // Dropping a `chunk` future that is still waiting loses nothing:
+                        // the body keeps what has not been taken.
+                        match ready_now(response.chunk()).await {
+                            Some(r) => r.map_err(|e| from_reqwest(what, e))?,
+                            None => return Ok(filled),
+                        }
+                    };
+                    match next {
                         Some(chunk) => *pending = chunk,
                         None => return Ok(filled),
                     }
