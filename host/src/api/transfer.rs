@@ -290,23 +290,34 @@ impl Download {
 
 fn send_all(mut reader: Reader, size: Option<u64>, tx: &mpsc::Sender<io::Result<Bytes>>) {
     let mut sent: u64 = 0;
-    loop {
+    let mut done = false;
+    while !done {
+        // Every chunk is filled before it is sent: a store handing over small pieces (a
+        // network stream's frames) costs one allocation per CHUNK, not one per piece.
         let mut buf = BytesMut::zeroed(CHUNK);
-        let n = match handles::read(&mut reader, &mut buf) {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::error!(kind = %e.kind, "reading image data failed: {}", e.message);
-                // Plugins' messages never hold credentials (sdk contract); a copy-from's client
-                // sees this one.
-                let _ = tx.blocking_send(Err(io::Error::other(e.message)));
-                return;
+        let mut filled = 0;
+        while filled < CHUNK {
+            match handles::read(&mut reader, &mut buf[filled..]) {
+                Ok(0) => {
+                    done = true;
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(e) => {
+                    tracing::error!(kind = %e.kind, "reading image data failed: {}", e.message);
+                    // Plugins' messages never hold credentials (sdk contract); a copy-from's
+                    // client sees this one. What was read before the failure is not sent:
+                    // the download is cut either way.
+                    let _ = tx.blocking_send(Err(io::Error::other(e.message)));
+                    return;
+                }
             }
-        };
-        if n == 0 {
+        }
+        if filled == 0 {
             break;
         }
-        buf.truncate(n);
-        sent += n as u64;
+        buf.truncate(filled);
+        sent += filled as u64;
         if tx.blocking_send(Ok(buf.freeze())).is_err() {
             return; // The client went away.
         }

@@ -2,8 +2,10 @@
 //! and every resolved address checked against `[import_filtering_opts]`.
 
 use std::{
+    future::Future,
     net::{IpAddr, SocketAddr},
     sync::Arc,
+    task::Poll,
 };
 
 use reqwest::{
@@ -188,6 +190,7 @@ impl Store for HttpStore {
             left,
             runtime: self.runtime.clone(),
             what,
+            failed: None,
         }))
     }
 
@@ -228,22 +231,50 @@ struct HttpReader {
     left: Option<u64>,
     runtime: Arc<tokio::runtime::Runtime>,
     what: String,
+    /// A failure met after some bytes were copied, returned by the next call.
+    failed: Option<Error>,
 }
 
 impl Reader for HttpReader {
+    /// Waits for the first piece, then also takes every piece that has already arrived, up
+    /// to `buf`'s length: one call per buffer rather than one per network frame.
     fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
-        loop {
-            if self.left == Some(0) {
-                return Ok(0);
-            }
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        let mut filled = 0;
+        while filled < buf.len() && self.left != Some(0) {
             if self.pending.is_empty() {
                 // A body cut short before its Content-Length is an error here, never a
                 // quiet end, so a short download cannot pass for a whole one.
+                let wait = filled == 0 || self.skip > 0;
                 let response = &mut self.response;
-                match self.runtime.block_on(async move { response.chunk().await }) {
-                    Ok(Some(chunk)) => self.pending = chunk,
-                    Ok(None) => return Ok(0),
-                    Err(e) => return Err(from_reqwest(&self.what, e)),
+                let next = self.runtime.block_on(async move {
+                    let mut chunk = std::pin::pin!(response.chunk());
+                    if wait {
+                        return Some(chunk.await);
+                    }
+                    // Polled once: a piece that has not arrived yet is not waited for.
+                    std::future::poll_fn(|cx| match chunk.as_mut().poll(cx) {
+                        Poll::Ready(r) => Poll::Ready(Some(r)),
+                        Poll::Pending => Poll::Ready(None),
+                    })
+                    .await
+                });
+                match next {
+                    None => break,
+                    Some(Ok(Some(chunk))) => self.pending = chunk,
+                    Some(Ok(None)) => break,
+                    Some(Err(e)) => {
+                        let e = from_reqwest(&self.what, e);
+                        if filled == 0 {
+                            return Err(e);
+                        }
+                        // The bytes already copied go first; the failure is the next call's
+                        // answer, never a quiet end.
+                        self.failed = Some(e);
+                        break;
+                    }
                 }
             }
             if self.skip > 0 {
@@ -252,14 +283,15 @@ impl Reader for HttpReader {
                 self.skip -= n as u64;
                 continue;
             }
-            let mut n = buf.len().min(self.pending.len());
+            let mut n = (buf.len() - filled).min(self.pending.len());
             if let Some(left) = self.left {
                 n = n.min(usize::try_from(left).unwrap_or(usize::MAX));
                 self.left = Some(left - n as u64);
             }
-            buf[..n].copy_from_slice(&self.pending.split_to(n));
-            return Ok(n);
+            buf[filled..filled + n].copy_from_slice(&self.pending.split_to(n));
+            filled += n;
         }
+        Ok(filled)
     }
 }
 
