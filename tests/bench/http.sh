@@ -2,8 +2,8 @@
 # Benchmark for docs/benchmarks.md: the http store against curl, the same bytes from the same
 # nginx. nginx serves a random file (1 GiB by default) on loopback; the file is registered in
 # `tank api` with `x-image-meta-location` (the http store), and read RUNS times (default 5)
-# alternately straight from nginx with curl and through Tank with curl, both from page
-# cache. Also a copy-from of the same URL into the fs store (the http store reading, fs
+# alternately with curl straight from nginx, through nginx's own proxy and through Tank,
+# all from page cache. Also a copy-from of the same URL into the fs store (the http store reading, fs
 # writing and Tank hashing) against `curl | tee file | md5sum`, and tank's peak RSS.
 #
 # Usage: tests/bench/http.sh [SIZE_MIB]   (default 1024). Needs `cargo xtask dist` first;
@@ -35,12 +35,18 @@ ln "$work/image" "$work/www/image"
 md5=$(md5sum "$work/image" | cut -d' ' -f1)
 
 nginx_port=$(free_port)
+proxy_port=$(free_port)
+# A second server relays the first with nginx's own proxy (unbuffered, 1 MiB buffers): what
+# relaying the bytes through one more process costs on this machine, Tank's download's shape.
 cat >"$work/nginx.conf" <<CONF
 daemon on; pid $work/nginx.pid; error_log $work/nginx/error.log; worker_processes 1;
 events {}
 http { access_log off; sendfile on; client_body_temp_path $work/nginx;
   proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx; uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
-  server { listen 127.0.0.1:$nginx_port; root $work/www; } }
+  server { listen 127.0.0.1:$nginx_port; root $work/www; }
+  server { listen 127.0.0.1:$proxy_port;
+    location / { proxy_pass http://127.0.0.1:$nginx_port; proxy_buffering off;
+      proxy_buffer_size 1m; proxy_buffers 4 1m; proxy_busy_buffers_size 2m; } } }
 CONF
 nginx -c "$work/nginx.conf"
 url="http://127.0.0.1:$nginx_port/image"
@@ -62,6 +68,7 @@ id=$(echo "$reply" | sed -E 's/.*"id":"([^"]+)".*/\1/')
 [ "$(curl -sf "$api/$id" | md5sum | cut -d' ' -f1)" = "$md5" ] || { echo "tank served other bytes" >&2; exit 1; }
 
 nginx_down() { curl -sf -o /dev/null "$url"; }
+proxy_down() { curl -sf -o /dev/null "http://127.0.0.1:$proxy_port/image"; }
 tank_down() { curl -sf -o /dev/null "$api/$id"; }
 curl_copy() { curl -sf "$url" | tee "$work/copy" | md5sum; sync "$work/copy"; rm -f "$work/copy"; }
 tank_copy() {
@@ -71,19 +78,22 @@ tank_copy() {
     curl -sf -o /dev/null -X DELETE "$api/$(echo "$r" | sed -E 's/.*"id":"([^"]+)".*/\1/')"
 }
 
-nd=() td=() nc=() tc=()
+nd=() pd=() td=() nc=() tc=()
 for _ in $(seq "$runs"); do
     nd+=("$(timed nginx_down)")
+    pd+=("$(timed proxy_down)")
     td+=("$(timed tank_down)")
     nc+=("$(timed curl_copy)")
     tc+=("$(timed tank_copy)")
 done
 n=$(printf '%s\n' "${nd[@]}" | median)
+p=$(printf '%s\n' "${pd[@]}" | median)
 t=$(printf '%s\n' "${td[@]}" | median)
 c=$(printf '%s\n' "${nc[@]}" | median)
 k=$(printf '%s\n' "${tc[@]}" | median)
 echo "size ${size_mib} MiB, medians of $runs"
 echo "download:  curl from nginx $(mbps "$bytes" "$n") MiB/s, tank (http store) $(mbps "$bytes" "$t") MiB/s ($(pct "$n" "$t")% of curl)"
+echo "           through nginx's proxy $(mbps "$bytes" "$p") MiB/s ($(pct "$n" "$p")% of curl)"
 echo "copy-from: curl | tee file | md5sum $(mbps "$bytes" "$c") MiB/s, tank (http store -> fs) $(mbps "$bytes" "$k") MiB/s ($(pct "$c" "$k")% of curl)"
-echo "seconds: curl ${nd[*]} / tank ${td[*]} / curl copy ${nc[*]} / tank copy ${tc[*]}"
+echo "seconds: curl ${nd[*]} / nginx proxy ${pd[*]} / tank ${td[*]} / curl copy ${nc[*]} / tank copy ${tc[*]}"
 echo "tank peak RSS (VmHWM): $(peak_rss_mib "$tank_pid") MiB, CPU $(awk '{print ($14 + $15) / 100}' "/proc/$tank_pid/stat") s"
