@@ -1,0 +1,456 @@
+//! The rbd store: one RBD image per Tank image, named by the image's id, in the configured
+//! pool; written chunk by chunk at increasing offsets, then frozen in a protected snapshot
+//! `snap` that other services clone from, as Glance does.
+//!
+//! librbd's calls are synchronous and the host calls the store from blocking threads, so
+//! each call simply waits; librados' own timeouts (set from `timeout`) bound every wait.
+//! The cluster connection is made on first use and kept: a store whose cluster is down
+//! opens, answers each request with UNAVAILABLE after `timeout`, and connects once the
+//! cluster is back.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tank_sdk::{Error, ErrorKind, OpenContext, Reader, Result, Store, Writer};
+
+use crate::{
+    config::{valid_name, Config, Settings},
+    error::What,
+    ffi::{self, Api, Cluster, Errno, Image, IoCtx},
+    location::{Location, SNAPSHOT},
+};
+
+/// The features of the images the store creates: what `rbd create` gives by default.
+/// Layering lets the snapshot be protected and cloned; the object map (which needs the
+/// exclusive lock) makes trimming and removing a large, partly written image fast.
+const FEATURES: u64 = ffi::FEATURE_LAYERING | 4 | 8 | 16 | 32;
+
+/// Images in a pool of a Ceph cluster.
+pub struct RbdStore {
+    /// The store's name in the host's configuration, for messages.
+    name: String,
+    settings: Settings,
+    api: &'static Api,
+    /// The connection, made on first use; `None` until one succeeds.
+    connection: Mutex<Option<Arc<Connection>>>,
+}
+
+/// A connected cluster.
+struct Connection {
+    cluster: Arc<Cluster>,
+    /// Lower case, as locations hold it.
+    fsid: String,
+}
+
+impl RbdStore {
+    fn what(&self, op: impl Into<String>) -> What<'_> {
+        What { store: &self.name, op: op.into() }
+    }
+
+    /// The kept connection, or a new one (within `timeout`).
+    fn connection(&self) -> Result<Arc<Connection>> {
+        // Callers wait for one attempt rather than each starting its own against a cluster
+        // that is down; every attempt ends within `timeout`.
+        let mut slot = self.connection.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(c) = slot.as_ref() {
+            return Ok(Arc::clone(c));
+        }
+        let c = Arc::new(self.connect()?);
+        tracing::info!(store = %self.name, fsid = %c.fsid, user = %self.settings.user_name(), "connected to the Ceph cluster");
+        *slot = Some(Arc::clone(&c));
+        Ok(c)
+    }
+
+    fn connect(&self) -> Result<Connection> {
+        let s = &self.settings;
+        let what = self.what(format!("connecting to the cluster of {} as {}", s.ceph_conf.display(), s.user_name()));
+        let cluster = Cluster::create(self.api, s.user.as_deref()).map_err(|e| what.errno(e, ""))?;
+        let conf =
+            s.ceph_conf.to_str().ok_or_else(|| what.error(ErrorKind::INVALID_CONFIG, "ceph_conf is not UTF-8"))?;
+        cluster
+            .read_conf(conf)
+            .map_err(|e| what.error(ErrorKind::INVALID_CONFIG, format!("reading ceph_conf: {e}")))?;
+        if let Some(keyring) = &s.keyring {
+            let keyring =
+                keyring.to_str().ok_or_else(|| what.error(ErrorKind::INVALID_CONFIG, "keyring is not UTF-8"))?;
+            cluster.set("keyring", keyring).map_err(|e| what.errno(e, "setting keyring"))?;
+        }
+        // librados waits 300 s for the monitors by default, and for OSDs forever.
+        let secs = s.timeout.as_secs().to_string();
+        for option in ["client_mount_timeout", "rados_mon_op_timeout", "rados_osd_op_timeout"] {
+            cluster.set(option, &secs).map_err(|e| what.errno(e, &format!("setting {option}")))?;
+        }
+        cluster.connect().map_err(|e| {
+            let keyring = match &s.keyring {
+                Some(k) => format!("the keyring {}", k.display()),
+                None => "the keyring ceph_conf names".to_owned(),
+            };
+            match e.0 {
+                110 => what.error(
+                    ErrorKind::UNAVAILABLE,
+                    format!(
+                        "{e}: no monitor answered within {secs} s; check that the cluster is up and that \
+                         ceph_conf's mon host is right"
+                    ),
+                ),
+                1 | 13 => what.error(
+                    ErrorKind::PERMISSION_DENIED,
+                    format!("{e}: the monitors refused the key of {} from {keyring}", s.user_name()),
+                ),
+                2 => what.error(
+                    ErrorKind::PERMISSION_DENIED,
+                    format!("{e}: no key for {} was found in {keyring}; set keyring", s.user_name()),
+                ),
+                _ => what.errno(e, ""),
+            }
+        })?;
+        let fsid = cluster.fsid().map_err(|e| what.errno(e, "reading the fsid"))?;
+        Ok(Connection { cluster: Arc::new(cluster), fsid })
+    }
+
+    /// An I/O context on `pool`.
+    fn ioctx(&self, conn: &Connection, pool: &str) -> Result<IoCtx> {
+        conn.cluster.ioctx(pool).map_err(|e| {
+            let hint = if e == Errno::ENOENT {
+                format!(
+                    "the pool does not exist; create it with `ceph osd pool create {pool}` and `rbd pool init {pool}`"
+                )
+            } else {
+                String::new()
+            };
+            self.what(format!("opening pool {pool}")).errno(e, &hint)
+        })
+    }
+
+    /// The connection, a context on the location's pool and the parsed location; refuses a
+    /// location of another cluster.
+    fn locate(&self, location: &str) -> Result<(IoCtx, Location, String)> {
+        let loc = Location::parse(location)
+            .map_err(|e| Error::new(e.kind, format!("store '{}': {}", self.name, e.message)))?;
+        let conn = self.connection()?;
+        if let Some(fsid) = &loc.fsid {
+            if *fsid != conn.fsid {
+                return Err(Error::invalid_input(format!(
+                    "store '{}': the location is on the Ceph cluster {fsid}, but the store is connected to \
+                     cluster {} (ceph_conf {}); it cannot reach that image",
+                    self.name,
+                    conn.fsid,
+                    self.settings.ceph_conf.display()
+                )));
+            }
+        }
+        let pool = loc.pool.clone().unwrap_or_else(|| self.settings.pool.clone());
+        let io = self.ioctx(&conn, &pool)?;
+        let path = format!("{pool}/{}", loc.image);
+        Ok((io, loc, path))
+    }
+
+    /// Opens the location's image at its snapshot (or head) for reading.
+    fn open_location(&self, location: &str, verb: &str) -> Result<(Image, String)> {
+        let (io, loc, path) = self.locate(location)?;
+        let shown = match &loc.snapshot {
+            Some(snap) => format!("{path}@{snap}"),
+            None => path,
+        };
+        let image = io.open(&loc.image, loc.snapshot.as_deref()).map_err(|(_, e)| {
+            let hint = if e == Errno::ENOENT { "no such image or snapshot" } else { "" };
+            self.what(format!("{verb} {shown}")).errno(e, hint)
+        })?;
+        Ok((image, shown))
+    }
+}
+
+impl Store for RbdStore {
+    fn open(ctx: &OpenContext) -> Result<Self> {
+        let settings = ctx.config::<Config>()?.check(ctx)?;
+        let api = ffi::api().map_err(|e| Error::invalid_config(format!("store '{}': {e}", ctx.name)))?;
+        Ok(RbdStore { name: ctx.name.clone(), settings, api, connection: Mutex::new(None) })
+    }
+
+    fn add(&self, image_id: &str, size: Option<u64>) -> Result<Box<dyn Writer>> {
+        if !valid_name(image_id) {
+            return Err(Error::invalid_input(format!(
+                "store '{}': {image_id:?} cannot name an RBD image (letters, digits, '.', '_' and '-')",
+                self.name
+            )));
+        }
+        let conn = self.connection()?;
+        let s = &self.settings;
+        let io = self.ioctx(&conn, &s.pool)?;
+        let path = format!("{}/{image_id}", s.pool);
+        // An upload of unknown size starts empty and grows as data arrives.
+        let allocated = size.unwrap_or(0);
+        io.create_image(image_id, allocated, FEATURES, s.order).map_err(|e| {
+            let hint = if e == Errno::EEXIST { "an RBD image of that name exists" } else { "" };
+            self.what(format!("creating {path}")).errno(e, hint)
+        })?;
+        let image = match io.open(image_id, None) {
+            Ok(image) => image,
+            Err((io, e)) => {
+                let _ = io.remove(image_id);
+                return Err(self.what(format!("opening {path}")).errno(e, ""));
+            }
+        };
+        Ok(Box::new(RbdWriter {
+            store: self.name.clone(),
+            location: Location::format(&conn.fsid, &s.pool, image_id),
+            id: image_id.to_owned(),
+            path,
+            image: Some(image),
+            buf: Vec::with_capacity(s.chunk_size as usize),
+            chunk: s.chunk_size,
+            written: 0,
+            allocated,
+        }))
+    }
+
+    fn get(&self, location: &str, offset: u64, length: Option<u64>) -> Result<Box<dyn Reader>> {
+        let (image, shown) = self.open_location(location, "opening")?;
+        let size = image.size().map_err(|e| self.what(format!("reading the size of {shown}")).errno(e, ""))?;
+        let start = offset.min(size);
+        let end = length.map_or(size, |l| start.saturating_add(l).min(size));
+        Ok(Box::new(RbdReader {
+            what: format!("reading {shown}"),
+            store: self.name.clone(),
+            image,
+            pos: start,
+            end,
+            buf: Vec::new(),
+            taken: 0,
+            chunk: self.settings.chunk_size,
+        }))
+    }
+
+    fn size(&self, location: &str) -> Result<u64> {
+        let (image, shown) = self.open_location(location, "opening")?;
+        image.size().map_err(|e| self.what(format!("reading the size of {shown}")).errno(e, ""))
+    }
+
+    fn delete(&self, location: &str) -> Result<()> {
+        let (io, loc, path) = self.locate(location)?;
+        let what = self.what(format!("deleting {path}"));
+        let image = io
+            .open(&loc.image, None)
+            .map_err(|(_, e)| what.errno(e, if e == Errno::ENOENT { "no such image" } else { "" }))?;
+        if let Some(snap) = &loc.snapshot {
+            match image.snap_unprotect(snap) {
+                // EINVAL: not protected; ENOENT: already gone. Either way, on to removing.
+                Ok(()) | Err(Errno::EINVAL | Errno::ENOENT) => {}
+                Err(Errno::EBUSY) => {
+                    return Err(what.error(
+                        ErrorKind::CONFLICT,
+                        format!(
+                            "the snapshot {path}@{snap} is in use: clones of it exist (volumes or instances \
+                             made from the image); flatten or remove them first"
+                        ),
+                    ))
+                }
+                Err(e) => return Err(what.errno(e, &format!("unprotecting {path}@{snap}"))),
+            }
+            match image.snap_remove(snap) {
+                Ok(()) | Err(Errno::ENOENT) => {}
+                Err(e) => return Err(what.errno(e, &format!("removing the snapshot {path}@{snap}"))),
+            }
+        }
+        let io = image.close().map_err(|(_, e)| what.errno(e, "closing the image"))?;
+        io.remove(&loc.image).map_err(|e| {
+            let hint = match e {
+                Errno::ENOENT => "no such image",
+                Errno::ENOTEMPTY => "the image has snapshots Tank did not make; remove them first",
+                Errno::EBUSY => "the image is open elsewhere (it has watchers); try again once it is closed",
+                _ => "",
+            };
+            what.errno(e, hint)
+        })
+    }
+
+    fn discard(&self, image_id: &str) -> Result<()> {
+        if !valid_name(image_id) {
+            // No image can have that name, so there is nothing to remove.
+            return Ok(());
+        }
+        let conn = self.connection()?;
+        let s = &self.settings;
+        let io = self.ioctx(&conn, &s.pool)?;
+        let path = format!("{}/{image_id}", s.pool);
+        let what = self.what(format!("discarding the unfinished {path}"));
+        let image = match io.open(image_id, None) {
+            Ok(image) => image,
+            Err((_, Errno::ENOENT)) => return Ok(()),
+            Err((_, e)) => return Err(what.errno(e, "")),
+        };
+        // A protected snapshot is what `finish` makes last: the image is finished, and
+        // belongs to its location.
+        match image.snap_is_protected(SNAPSHOT) {
+            Ok(true) => return Ok(()),
+            Ok(false) => image.snap_remove(SNAPSHOT).map_err(|e| what.errno(e, "removing its snapshot"))?,
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(what.errno(e, "")),
+        }
+        let io = image.close().map_err(|(_, e)| what.errno(e, "closing the image"))?;
+        match io.remove(image_id) {
+            Ok(()) | Err(Errno::ENOENT) => Ok(()),
+            Err(e) => Err(what.errno(e, "")),
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        let conn = self.connection()?;
+        self.ioctx(&conn, &self.settings.pool).map(drop)
+    }
+}
+
+/// One upload: the data is gathered into chunks and written at increasing offsets; the
+/// image grows ahead of the data when its size was not declared (or was too small), and is
+/// trimmed to what arrived at `finish`.
+struct RbdWriter {
+    store: String,
+    /// The location `finish` returns.
+    location: String,
+    id: String,
+    /// `pool/id`, for messages.
+    path: String,
+    /// `None` once finished or removed.
+    image: Option<Image>,
+    /// At most one chunk.
+    buf: Vec<u8>,
+    chunk: u64,
+    /// Bytes written to the image.
+    written: u64,
+    /// The image's size.
+    allocated: u64,
+}
+
+impl RbdWriter {
+    fn what(&self, op: &str) -> What<'_> {
+        What { store: &self.store, op: format!("{op} {}", self.path) }
+    }
+
+    fn image(&self) -> Result<&Image> {
+        self.image.as_ref().ok_or_else(|| Error::backend("the writer was already finished or aborted"))
+    }
+
+    /// Writes the gathered chunk at the end of what is written.
+    fn write_chunk(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let image = self.image.as_ref().ok_or_else(|| Error::backend("the writer was already finished or aborted"))?;
+        let end = self.written + self.buf.len() as u64;
+        if end > self.allocated {
+            let grown = end.max(self.allocated + self.chunk).next_multiple_of(self.chunk);
+            image.resize(grown).map_err(|e| self.what("growing").errno(e, ""))?;
+            self.allocated = grown;
+        }
+        let n = image.write(self.written, &self.buf).map_err(|e| self.what("writing").errno(e, ""))?;
+        if n != self.buf.len() {
+            return Err(self.what("writing").error(
+                ErrorKind::BACKEND,
+                format!("librbd wrote {n} of {} bytes at offset {}", self.buf.len(), self.written),
+            ));
+        }
+        self.written = end;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Removes the partial image: its snapshot (if `finish` got that far), then the image.
+    fn remove(&mut self) -> Result<()> {
+        let Some(image) = self.image.take() else { return Ok(()) };
+        let _ = image.snap_unprotect(SNAPSHOT);
+        match image.snap_remove(SNAPSHOT) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => return Err(self.what("removing the unfinished").errno(e, "removing its snapshot")),
+        }
+        let io = match image.close() {
+            Ok(io) | Err((io, _)) => io,
+        };
+        io.remove(&self.id).map_err(|e| self.what("removing the unfinished").errno(e, ""))
+    }
+}
+
+impl Writer for RbdWriter {
+    fn write(&mut self, mut data: &[u8]) -> Result<()> {
+        while !data.is_empty() {
+            let room = self.chunk as usize - self.buf.len();
+            let (now, later) = data.split_at(room.min(data.len()));
+            self.buf.extend_from_slice(now);
+            data = later;
+            if self.buf.len() as u64 == self.chunk {
+                self.write_chunk()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<String> {
+        self.write_chunk()?;
+        let image = self.image()?;
+        if self.allocated != self.written {
+            image.resize(self.written).map_err(|e| self.what("trimming").errno(e, ""))?;
+        }
+        image.flush().map_err(|e| self.what("flushing").errno(e, ""))?;
+        image.snap_create(SNAPSHOT).map_err(|e| self.what("snapshotting").errno(e, ""))?;
+        image.snap_protect(SNAPSHOT).map_err(|e| self.what("protecting the snapshot of").errno(e, ""))?;
+        let image = self.image.take().expect("checked above");
+        // The data and its snapshot are on the OSDs: a failed close loses nothing.
+        if let Err((_, e)) = image.close() {
+            tracing::warn!(store = %self.store, "closing {} after writing it failed: {e}", self.path);
+        }
+        Ok(std::mem::take(&mut self.location))
+    }
+
+    fn abort(mut self: Box<Self>) -> Result<()> {
+        self.remove()
+    }
+}
+
+impl Drop for RbdWriter {
+    fn drop(&mut self) {
+        // A writer dropped unfinished (or whose finish failed) leaves nothing behind.
+        if let Err(e) = self.remove() {
+            tracing::warn!(store = %self.store, "removing an unfinished image failed: {}", e.message);
+        }
+    }
+}
+
+/// One download: chunks read from the image (at its snapshot) into a buffer the host's
+/// reads are served from.
+struct RbdReader {
+    store: String,
+    /// "reading images/<id>@snap", for messages.
+    what: String,
+    image: Image,
+    /// The next byte to read from the image, and where to stop.
+    pos: u64,
+    end: u64,
+    /// The last chunk read, and how much of it the host has taken.
+    buf: Vec<u8>,
+    taken: usize,
+    chunk: u64,
+}
+
+impl Reader for RbdReader {
+    fn read(&mut self, out: &mut [u8]) -> Result<usize> {
+        if self.taken == self.buf.len() {
+            if self.pos >= self.end || out.is_empty() {
+                return Ok(0);
+            }
+            let n = self.chunk.min(self.end - self.pos) as usize;
+            self.buf.resize(n, 0);
+            let got = self
+                .image
+                .read(self.pos, &mut self.buf)
+                .map_err(|e| What { store: &self.store, op: self.what.clone() }.errno(e, ""))?;
+            if got != n {
+                return Err(What { store: &self.store, op: self.what.clone() }
+                    .error(ErrorKind::BACKEND, format!("librbd read {got} of {n} bytes at offset {}", self.pos)));
+            }
+            self.pos += n as u64;
+            self.taken = 0;
+        }
+        let n = out.len().min(self.buf.len() - self.taken);
+        out[..n].copy_from_slice(&self.buf[self.taken..self.taken + n]);
+        self.taken += n;
+        Ok(n)
+    }
+}
