@@ -30,6 +30,7 @@ pub const FEATURE_LAYERING: u64 = 1;
 type Rados = *mut c_void;
 type IoCtxT = *mut c_void;
 type ImageT = *mut c_void;
+type CompletionT = *mut c_void;
 
 /// The entry points, copied out of the libraries, which stay open for good.
 pub struct Api {
@@ -48,8 +49,12 @@ pub struct Api {
     rbd_get_size: unsafe extern "C" fn(ImageT, *mut u64) -> c_int,
     rbd_resize: unsafe extern "C" fn(ImageT, u64) -> c_int,
     rbd_read: unsafe extern "C" fn(ImageT, u64, usize, *mut c_char) -> isize,
-    rbd_write: unsafe extern "C" fn(ImageT, u64, usize, *const c_char) -> isize,
     rbd_flush: unsafe extern "C" fn(ImageT) -> c_int,
+    rbd_aio_create_completion: unsafe extern "C" fn(*mut c_void, *const c_void, *mut CompletionT) -> c_int,
+    rbd_aio_write: unsafe extern "C" fn(ImageT, u64, usize, *const c_char, CompletionT) -> c_int,
+    rbd_aio_wait_for_complete: unsafe extern "C" fn(CompletionT) -> c_int,
+    rbd_aio_get_return_value: unsafe extern "C" fn(CompletionT) -> isize,
+    rbd_aio_release: unsafe extern "C" fn(CompletionT),
     rbd_snap_create: unsafe extern "C" fn(ImageT, *const c_char) -> c_int,
     rbd_snap_protect: unsafe extern "C" fn(ImageT, *const c_char) -> c_int,
     rbd_snap_unprotect: unsafe extern "C" fn(ImageT, *const c_char) -> c_int,
@@ -108,7 +113,8 @@ impl Api {
             rados_lib in rados => rados_create, rados_conf_read_file, rados_conf_set, rados_connect, rados_shutdown,
                 rados_cluster_fsid, rados_ioctx_create, rados_ioctx_destroy;
             rbd_lib in rbd => rbd_create2, rbd_open, rbd_close, rbd_remove, rbd_get_size, rbd_resize, rbd_read,
-                rbd_write, rbd_flush, rbd_snap_create, rbd_snap_protect, rbd_snap_unprotect,
+                rbd_flush, rbd_aio_create_completion, rbd_aio_write, rbd_aio_wait_for_complete,
+                rbd_aio_get_return_value, rbd_aio_release, rbd_snap_create, rbd_snap_protect, rbd_snap_unprotect,
                 rbd_snap_is_protected, rbd_snap_remove;
         })
     }
@@ -327,16 +333,27 @@ impl Image {
         }
     }
 
-    /// Writes `data` at `offset`, which must lie inside the image; returns how many bytes
-    /// were written.
-    pub fn write(&self, offset: u64, data: &[u8]) -> Result<usize> {
-        // SAFETY: an open image and a readable buffer of the length given.
-        let n = unsafe { (self.api().rbd_write)(self.handle, offset, data.len(), data.as_ptr().cast()) };
-        if n < 0 {
-            Err(Errno(-(n as i32)))
-        } else {
-            Ok(n as usize)
+    /// Starts writing `data` at `offset` (inside the image) and returns at once; the write
+    /// owns `data` until it is waited for.
+    pub fn aio_write(&self, offset: u64, data: Vec<u8>) -> Result<AioWrite, (Vec<u8>, Errno)> {
+        let api = self.api();
+        let mut completion: CompletionT = std::ptr::null_mut();
+        // SAFETY: no callback (NULL) and a valid out-pointer.
+        if let Err(e) =
+            check(unsafe { (api.rbd_aio_create_completion)(std::ptr::null_mut(), std::ptr::null(), &mut completion) })
+        {
+            return Err((data, e));
         }
+        // SAFETY: an open image, and a buffer that stays alive and untouched until the
+        // completion is waited for: AioWrite owns both, and waits before it lets go of
+        // either (in `wait` and in its Drop).
+        let ret = unsafe { (api.rbd_aio_write)(self.handle, offset, data.len(), data.as_ptr().cast(), completion) };
+        if let Err(e) = check(ret) {
+            // SAFETY: the completion was created above and never handed to a request.
+            unsafe { (api.rbd_aio_release)(completion) };
+            return Err((data, e));
+        }
+        Ok(AioWrite { api, completion, data: Some(data) })
     }
 
     /// Waits until every write is on the OSDs.
@@ -397,6 +414,51 @@ impl Image {
         let Some(io) = &self.io else { return Ok(()) };
         // SAFETY: the image is open (io is Some until this runs once).
         check(unsafe { (io.api().rbd_close)(self.handle) }).map(drop)
+    }
+}
+
+/// A write in flight; waited for by [`AioWrite::wait`] or, at the latest, when dropped.
+pub struct AioWrite {
+    api: &'static Api,
+    completion: CompletionT,
+    /// The bytes being written: `Some` until waited for.
+    data: Option<Vec<u8>>,
+}
+
+// SAFETY: a completion may be waited for from any thread; the buffer is an owned Vec.
+unsafe impl Send for AioWrite {}
+
+impl AioWrite {
+    /// Waits for the write; returns its buffer (for reuse) and librbd's result (0 for a
+    /// write that succeeded, not a byte count).
+    pub fn wait(mut self) -> (Vec<u8>, Result<usize>) {
+        let n = self.finish();
+        (self.data.take().expect("waited once"), n)
+    }
+
+    fn finish(&mut self) -> Result<usize> {
+        // SAFETY: a live completion of a submitted write. After the wait the write no
+        // longer reads the buffer, and the completion is released exactly once (data is
+        // taken by `wait` or dropped with self, and Drop only waits when data is Some).
+        unsafe {
+            (self.api.rbd_aio_wait_for_complete)(self.completion);
+            let n = (self.api.rbd_aio_get_return_value)(self.completion);
+            (self.api.rbd_aio_release)(self.completion);
+            if n < 0 {
+                Err(Errno(-(n as i32)))
+            } else {
+                Ok(n as usize)
+            }
+        }
+    }
+}
+
+impl Drop for AioWrite {
+    fn drop(&mut self) {
+        // Not waited for: wait now, before the buffer is freed.
+        if self.data.is_some() {
+            let _ = self.finish();
+        }
     }
 }
 
