@@ -18,7 +18,7 @@ use tank_sdk::{Error, ErrorKind, OpenContext, Reader, Result, Store, Writer};
 use crate::{
     config::{valid_name, Config, Settings},
     error::What,
-    ffi::{self, AioWrite, Api, Cluster, Errno, Image, IoCtx},
+    ffi::{self, Aio, Api, Cluster, Errno, Image, IoCtx},
     location::{Location, SNAPSHOT},
 };
 
@@ -225,11 +225,13 @@ impl Store for RbdStore {
         Ok(Box::new(RbdReader {
             what: format!("reading {shown}"),
             store: self.name.clone(),
+            pending: None,
             image,
             pos: start,
             end,
             buf: Vec::new(),
             taken: 0,
+            spare: Vec::new(),
             chunk: self.settings.chunk_size,
         }))
     }
@@ -325,7 +327,7 @@ struct RbdWriter {
     path: String,
     /// Writes in flight, oldest first, with the offset of each. Declared before
     /// `image`, so that even a plain drop waits for them before the image closes.
-    pending: VecDeque<(AioWrite, u64)>,
+    pending: VecDeque<(Aio, u64)>,
     /// `None` once finished or removed.
     image: Option<Image>,
     /// The chunk being gathered.
@@ -461,40 +463,68 @@ impl Drop for RbdWriter {
     }
 }
 
-/// One download: chunks read from the image (at its snapshot) into a buffer the host's
-/// reads are served from.
+/// One download: chunks read from the image (at its snapshot), the next one already on its
+/// way while the host takes the current one: a download holds two chunks.
 struct RbdReader {
     store: String,
     /// "reading images/<id>@snap", for messages.
     what: String,
+    /// The read ahead, with its offset. Declared before `image`, so that it ends before the
+    /// image closes.
+    pending: Option<(Aio, u64)>,
     image: Image,
-    /// The next byte to read from the image, and where to stop.
+    /// The next byte to ask the image for, and where to stop.
     pos: u64,
     end: u64,
-    /// The last chunk read, and how much of it the host has taken.
+    /// The chunk the host is taking, and how much of it it has taken.
     buf: Vec<u8>,
     taken: usize,
+    /// The buffer of the chunk before, for the next read.
+    spare: Vec<u8>,
     chunk: u64,
+}
+
+impl RbdReader {
+    fn error(&self, e: Errno, offset: u64) -> Error {
+        What { store: &self.store, op: self.what.clone() }.errno(e, &format!("at offset {offset}"))
+    }
+
+    /// Starts reading the next chunk, if any is left.
+    fn read_ahead(&mut self) -> Result<()> {
+        if self.pos >= self.end {
+            return Ok(());
+        }
+        let n = self.chunk.min(self.end - self.pos) as usize;
+        let mut buf = std::mem::take(&mut self.spare);
+        buf.resize(n, 0);
+        let read = self.image.aio_read(self.pos, buf).map_err(|(_, e)| self.error(e, self.pos))?;
+        self.pending = Some((read, self.pos));
+        self.pos += n as u64;
+        Ok(())
+    }
 }
 
 impl Reader for RbdReader {
     fn read(&mut self, out: &mut [u8]) -> Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
         if self.taken == self.buf.len() {
-            if self.pos >= self.end || out.is_empty() {
-                return Ok(0);
+            if self.pending.is_none() {
+                self.read_ahead()?;
             }
-            let n = self.chunk.min(self.end - self.pos) as usize;
-            self.buf.resize(n, 0);
-            let got = self
-                .image
-                .read(self.pos, &mut self.buf)
-                .map_err(|e| What { store: &self.store, op: self.what.clone() }.errno(e, ""))?;
-            if got != n {
-                return Err(What { store: &self.store, op: self.what.clone() }
-                    .error(ErrorKind::BACKEND, format!("librbd read {got} of {n} bytes at offset {}", self.pos)));
+            let Some((read, offset)) = self.pending.take() else { return Ok(0) };
+            let (data, got) = read.wait();
+            let got = got.map_err(|e| self.error(e, offset))?;
+            if got != data.len() {
+                return Err(What { store: &self.store, op: self.what.clone() }.error(
+                    ErrorKind::BACKEND,
+                    format!("librbd read {got} of {} bytes at offset {offset}", data.len()),
+                ));
             }
-            self.pos += n as u64;
+            self.spare = std::mem::replace(&mut self.buf, data);
             self.taken = 0;
+            self.read_ahead()?;
         }
         let n = out.len().min(self.buf.len() - self.taken);
         out[..n].copy_from_slice(&self.buf[self.taken..self.taken + n]);

@@ -48,10 +48,10 @@ pub struct Api {
     rbd_remove: unsafe extern "C" fn(IoCtxT, *const c_char) -> c_int,
     rbd_get_size: unsafe extern "C" fn(ImageT, *mut u64) -> c_int,
     rbd_resize: unsafe extern "C" fn(ImageT, u64) -> c_int,
-    rbd_read: unsafe extern "C" fn(ImageT, u64, usize, *mut c_char) -> isize,
     rbd_flush: unsafe extern "C" fn(ImageT) -> c_int,
     rbd_aio_create_completion: unsafe extern "C" fn(*mut c_void, *const c_void, *mut CompletionT) -> c_int,
     rbd_aio_write: unsafe extern "C" fn(ImageT, u64, usize, *const c_char, CompletionT) -> c_int,
+    rbd_aio_read: unsafe extern "C" fn(ImageT, u64, usize, *mut c_char, CompletionT) -> c_int,
     rbd_aio_wait_for_complete: unsafe extern "C" fn(CompletionT) -> c_int,
     rbd_aio_get_return_value: unsafe extern "C" fn(CompletionT) -> isize,
     rbd_aio_release: unsafe extern "C" fn(CompletionT),
@@ -112,8 +112,8 @@ impl Api {
         Ok(symbols! {
             rados_lib in rados => rados_create, rados_conf_read_file, rados_conf_set, rados_connect, rados_shutdown,
                 rados_cluster_fsid, rados_ioctx_create, rados_ioctx_destroy;
-            rbd_lib in rbd => rbd_create2, rbd_open, rbd_close, rbd_remove, rbd_get_size, rbd_resize, rbd_read,
-                rbd_flush, rbd_aio_create_completion, rbd_aio_write, rbd_aio_wait_for_complete,
+            rbd_lib in rbd => rbd_create2, rbd_open, rbd_close, rbd_remove, rbd_get_size, rbd_resize,
+                rbd_flush, rbd_aio_create_completion, rbd_aio_write, rbd_aio_read, rbd_aio_wait_for_complete,
                 rbd_aio_get_return_value, rbd_aio_release, rbd_snap_create, rbd_snap_protect, rbd_snap_unprotect,
                 rbd_snap_is_protected, rbd_snap_remove;
         })
@@ -322,20 +322,19 @@ impl Image {
         check(unsafe { (self.api().rbd_resize)(self.handle, size) }).map(drop)
     }
 
-    /// Reads `buf.len()` bytes at `offset`; returns how many were read.
-    pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
-        // SAFETY: an open image and a writable buffer of the length given.
-        let n = unsafe { (self.api().rbd_read)(self.handle, offset, buf.len(), buf.as_mut_ptr().cast()) };
-        if n < 0 {
-            Err(Errno(-(n as i32)))
-        } else {
-            Ok(n as usize)
-        }
-    }
-
     /// Starts writing `data` at `offset` (inside the image) and returns at once; the write
     /// owns `data` until it is waited for.
-    pub fn aio_write(&self, offset: u64, data: Vec<u8>) -> Result<AioWrite, (Vec<u8>, Errno)> {
+    pub fn aio_write(&self, offset: u64, data: Vec<u8>) -> Result<Aio, (Vec<u8>, Errno)> {
+        self.aio(offset, data, false)
+    }
+
+    /// Starts reading `buf.len()` bytes at `offset` into `buf` and returns at once; the read
+    /// owns `buf` until it is waited for, and its result is the count read.
+    pub fn aio_read(&self, offset: u64, buf: Vec<u8>) -> Result<Aio, (Vec<u8>, Errno)> {
+        self.aio(offset, buf, true)
+    }
+
+    fn aio(&self, offset: u64, mut data: Vec<u8>, read: bool) -> Result<Aio, (Vec<u8>, Errno)> {
         let api = self.api();
         let mut completion: CompletionT = std::ptr::null_mut();
         // SAFETY: no callback (NULL) and a valid out-pointer.
@@ -344,16 +343,23 @@ impl Image {
         {
             return Err((data, e));
         }
-        // SAFETY: an open image, and a buffer that stays alive and untouched until the
-        // completion is waited for: AioWrite owns both, and waits before it lets go of
-        // either (in `wait` and in its Drop).
-        let ret = unsafe { (api.rbd_aio_write)(self.handle, offset, data.len(), data.as_ptr().cast(), completion) };
+        // SAFETY: an open image, and a buffer of the length given that stays alive and
+        // untouched until the completion is waited for: Aio owns both, and waits before it
+        // lets go of either (in `wait` and in its Drop). Moving the Vec does not move its
+        // heap buffer.
+        let ret = unsafe {
+            if read {
+                (api.rbd_aio_read)(self.handle, offset, data.len(), data.as_mut_ptr().cast(), completion)
+            } else {
+                (api.rbd_aio_write)(self.handle, offset, data.len(), data.as_ptr().cast(), completion)
+            }
+        };
         if let Err(e) = check(ret) {
             // SAFETY: the completion was created above and never handed to a request.
             unsafe { (api.rbd_aio_release)(completion) };
             return Err((data, e));
         }
-        Ok(AioWrite { api, completion, data: Some(data) })
+        Ok(Aio { api, completion, data: Some(data) })
     }
 
     /// Waits until every write is on the OSDs.
@@ -417,20 +423,20 @@ impl Image {
     }
 }
 
-/// A write in flight; waited for by [`AioWrite::wait`] or, at the latest, when dropped.
-pub struct AioWrite {
+/// A read or write in flight; waited for by [`Aio::wait`] or, at the latest, when dropped.
+pub struct Aio {
     api: &'static Api,
     completion: CompletionT,
-    /// The bytes being written: `Some` until waited for.
+    /// The bytes being written or read into: `Some` until waited for.
     data: Option<Vec<u8>>,
 }
 
 // SAFETY: a completion may be waited for from any thread; the buffer is an owned Vec.
-unsafe impl Send for AioWrite {}
+unsafe impl Send for Aio {}
 
-impl AioWrite {
-    /// Waits for the write; returns its buffer (for reuse) and librbd's result (0 for a
-    /// write that succeeded, not a byte count).
+impl Aio {
+    /// Waits for the request; returns its buffer and librbd's result (the count for a
+    /// read; 0 for a write that succeeded, not a byte count).
     pub fn wait(mut self) -> (Vec<u8>, Result<usize>) {
         let n = self.finish();
         (self.data.take().expect("waited once"), n)
@@ -453,7 +459,7 @@ impl AioWrite {
     }
 }
 
-impl Drop for AioWrite {
+impl Drop for Aio {
     fn drop(&mut self) {
         // Not waited for: wait now, before the buffer is freed.
         if self.data.is_some() {
