@@ -32,6 +32,10 @@ const FEATURES: u64 = ffi::FEATURE_LAYERING | 4 | 8 | 16 | 32;
 /// hashes the next chunk is what brings an upload close to `rbd import`'s speed.
 const WRITES_IN_FLIGHT: usize = 2;
 
+/// Chunks a download reads ahead of the one the host is taking: a download holds at most
+/// `READS_AHEAD + 1` chunks.
+const READS_AHEAD: usize = 1;
+
 /// The most an upload of unknown size grows its image by at once: it doubles until then,
 /// so a large image is resized a few dozen times, not once per chunk.
 const MAX_GROWTH: u64 = 1 << 30;
@@ -225,7 +229,7 @@ impl Store for RbdStore {
         Ok(Box::new(RbdReader {
             what: format!("reading {shown}"),
             store: self.name.clone(),
-            pending: None,
+            pending: VecDeque::new(),
             image,
             pos: start,
             end,
@@ -463,15 +467,15 @@ impl Drop for RbdWriter {
     }
 }
 
-/// One download: chunks read from the image (at its snapshot), the next one already on its
-/// way while the host takes the current one: a download holds two chunks.
+/// One download: chunks read from the image (at its snapshot), the next ones already on
+/// their way while the host takes the current one.
 struct RbdReader {
     store: String,
     /// "reading images/<id>@snap", for messages.
     what: String,
-    /// The read ahead, with its offset. Declared before `image`, so that it ends before the
-    /// image closes.
-    pending: Option<(Aio, u64)>,
+    /// The reads ahead, oldest first, with their offsets. Declared before `image`, so that
+    /// they end before the image closes.
+    pending: VecDeque<(Aio, u64)>,
     image: Image,
     /// The next byte to ask the image for, and where to stop.
     pos: u64,
@@ -479,8 +483,8 @@ struct RbdReader {
     /// The chunk the host is taking, and how much of it it has taken.
     buf: Vec<u8>,
     taken: usize,
-    /// The buffer of the chunk before, for the next read.
-    spare: Vec<u8>,
+    /// Buffers of chunks the host took, for the next reads.
+    spare: Vec<Vec<u8>>,
     chunk: u64,
 }
 
@@ -489,17 +493,16 @@ impl RbdReader {
         What { store: &self.store, op: self.what.clone() }.errno(e, &format!("at offset {offset}"))
     }
 
-    /// Starts reading the next chunk, if any is left.
+    /// Starts reading the next chunks, up to `READS_AHEAD` in flight.
     fn read_ahead(&mut self) -> Result<()> {
-        if self.pos >= self.end {
-            return Ok(());
+        while self.pos < self.end && self.pending.len() < READS_AHEAD {
+            let n = self.chunk.min(self.end - self.pos) as usize;
+            let mut buf = self.spare.pop().unwrap_or_default();
+            buf.resize(n, 0);
+            let read = self.image.aio_read(self.pos, buf).map_err(|(_, e)| self.error(e, self.pos))?;
+            self.pending.push_back((read, self.pos));
+            self.pos += n as u64;
         }
-        let n = self.chunk.min(self.end - self.pos) as usize;
-        let mut buf = std::mem::take(&mut self.spare);
-        buf.resize(n, 0);
-        let read = self.image.aio_read(self.pos, buf).map_err(|(_, e)| self.error(e, self.pos))?;
-        self.pending = Some((read, self.pos));
-        self.pos += n as u64;
         Ok(())
     }
 }
@@ -510,10 +513,8 @@ impl Reader for RbdReader {
             return Ok(0);
         }
         if self.taken == self.buf.len() {
-            if self.pending.is_none() {
-                self.read_ahead()?;
-            }
-            let Some((read, offset)) = self.pending.take() else { return Ok(0) };
+            self.read_ahead()?;
+            let Some((read, offset)) = self.pending.pop_front() else { return Ok(0) };
             let (data, got) = read.wait();
             let got = got.map_err(|e| self.error(e, offset))?;
             if got != data.len() {
@@ -522,7 +523,7 @@ impl Reader for RbdReader {
                     format!("librbd read {got} of {} bytes at offset {offset}", data.len()),
                 ));
             }
-            self.spare = std::mem::replace(&mut self.buf, data);
+            self.spare.push(std::mem::replace(&mut self.buf, data));
             self.taken = 0;
             self.read_ahead()?;
         }
