@@ -2,8 +2,9 @@
 //! pool; written chunk by chunk at increasing offsets, then frozen in a protected snapshot
 //! `snap` that other services clone from, as Glance does.
 //!
-//! librbd's calls are synchronous and the host calls the store from blocking threads, so
-//! each call simply waits; librados' own timeouts (set from `timeout`) bound every wait.
+//! The host calls the store from blocking threads, so each call simply waits for librbd:
+//! on its synchronous calls, and on the completions of the few chunk reads and writes kept
+//! in flight; librados' own timeouts (set from `timeout`) bound every wait.
 //! The cluster connection is made on first use and kept: a store whose cluster is down
 //! opens, answers each request with UNAVAILABLE after `timeout`, and connects once the
 //! cluster is back.

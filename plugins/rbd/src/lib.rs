@@ -1,9 +1,10 @@
 //! The rbd store: images as RBD images in a pool of a Ceph cluster, one per image under the
 //! image's id, as Glance's rbd store keeps them.
 //!
-//! An upload is written in order, one chunk (`chunk_size`, also the image's object size)
-//! at a time, so it holds one chunk in memory whatever the image's size; an upload of
-//! unknown size grows the image ahead of the data and trims it at the end. Once the data is
+//! An upload is written in order in chunks (`chunk_size`, also the image's object size),
+//! two on their way to the OSDs while the next gathers, so it holds three chunks whatever
+//! the image's size; an upload of unknown size grows the image ahead of the data and trims
+//! it at the end. A download reads one chunk ahead. Once the data is
 //! written the store creates the snapshot `snap` and protects it, so that Nova and Cinder
 //! can clone from it; the location, `rbd://<fsid>/<pool>/<id>/snap`, names that snapshot.
 //! Delete unprotects and removes it, then the image; an aborted or dropped upload removes
