@@ -92,15 +92,32 @@ pub struct Rbd {
     pub keyring: String,
     /// The cluster's fsid.
     pub fsid: String,
+    /// The directory `ceph.sh` runs the cluster in.
+    pub dir: String,
 }
 
 impl Rbd {
     /// The cluster of this test binary, started on first use (about 4 s).
     pub fn get() -> &'static Rbd {
-        RBD.get_or_init(|| {
-            let value = up(&[("RGW", "0")]);
-            Rbd { ceph_conf: value("ceph_conf"), keyring: value("keyring"), fsid: value("fsid") }
-        })
+        RBD.get_or_init(Rbd::start)
+    }
+
+    /// A cluster of the caller's own (about 4 s), for a test that stops its daemons; it
+    /// lives as long as the test process, as the shared one does.
+    pub fn start() -> Rbd {
+        let value = up(&[("RGW", "0")]);
+        Rbd { ceph_conf: value("ceph_conf"), keyring: value("keyring"), fsid: value("fsid"), dir: value("dir") }
+    }
+
+    /// Stops the cluster's OSD (the monitor keeps answering): every read and write of
+    /// image data then waits for an OSD that does not come.
+    pub fn stop_osd(&self) {
+        let pid = std::fs::read_to_string(format!("{}/pids/osd", self.dir)).expect("ceph.sh wrote the OSD's pid");
+        let status = Command::new("kill").arg("-TERM").arg(pid.trim()).status().expect("kill runs");
+        assert!(status.success(), "stopping the OSD failed");
+        crate::wait_until(std::time::Duration::from_secs(30), "the OSD to stop", || {
+            !crate::process_alive(pid.trim().parse().unwrap())
+        });
     }
 
     /// A new pool initialised for RBD, which no other test of this binary uses

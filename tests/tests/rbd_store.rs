@@ -5,8 +5,9 @@
 //! ways with bounded memory, an upload cut by its client that leaves no RBD image, a
 //! snapshot in use by a clone refused for deletion (409) until the clone is gone, what a
 //! crash left removed by `discard`, Glance's older locations read and other clusters'
-//! refused, and a cluster that is down answered with 503 naming the store within the
-//! configured timeout: never a hang, never the key in a response or in the log.
+//! refused, and a cluster that is down (from the start, or whose OSD stops once the store
+//! is connected) answered with 503 naming the store within the configured timeout: never a
+//! hang, never the key in a response or in the log.
 
 use std::{
     io::Write,
@@ -426,6 +427,39 @@ fn a_cluster_that_is_down_answers_503_naming_the_store_within_the_timeout_and_ve
         assert!(!log.contains(&secret), "{name}: {log}");
     }
     drop(hung);
+}
+
+#[test]
+fn a_cluster_that_goes_down_after_connecting_answers_503_within_the_timeout() {
+    // A cluster of its own, whose OSD this test stops.
+    let ceph = Rbd::start();
+    let pool = ceph.pool("down");
+    let d = deployment(&ceph, &pool, "timeout = 3");
+    let s = d.start();
+    let bytes = data(3 << 20, 8);
+    let r = s.upload(&bytes, &[("x-image-meta-store", "rbd")]);
+    assert_eq!(r.status, 201, "{}", seen(&r));
+    let id = id_of(&r);
+
+    ceph.stop_osd();
+    // The store is connected and the monitor answers, but no OSD does: each request ends
+    // with librados' OSD timeout, 503 naming the store, instead of hanging.
+    let started = Instant::now();
+    let got = s.get(&format!("/v1/images/{id}"));
+    let took = started.elapsed();
+    assert_eq!(got.status, 503, "{}", seen(&got));
+    let m = message(&got);
+    assert!(m.contains("store 'rbd'") && m.contains("timed out"), "{}", seen(&got));
+    assert!(took < Duration::from_secs(30), "the download took {took:?}");
+    let started = Instant::now();
+    let up = s.upload(&bytes, &[("x-image-meta-store", "rbd"), ("x-image-meta-name", "while down")]);
+    let took = started.elapsed();
+    assert_eq!(up.status, 503, "{}", seen(&up));
+    let m = message(&up);
+    assert!(m.contains("store 'rbd'") && m.contains("timed out"), "{}", seen(&up));
+    assert!(took < Duration::from_secs(30), "the upload took {took:?}");
+    let log = s.stop();
+    assert_no_key(&ceph, "the server log", &log);
 }
 
 #[test]
