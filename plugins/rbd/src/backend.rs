@@ -380,13 +380,11 @@ impl RbdWriter {
         }
         let end = self.written + self.buf.len() as u64;
         if end > self.allocated {
-            // Writes past the old end must not race the resize.
+            // The resize must not race the writes in flight.
             self.wait_all()?;
             let step = self.allocated.clamp(self.chunk, MAX_GROWTH);
             let grown = end.max(self.allocated + step).next_multiple_of(self.chunk);
-            let image =
-                self.image.as_ref().ok_or_else(|| Error::backend("the writer was already finished or aborted"))?;
-            image.resize(grown).map_err(|e| self.what("growing").errno(e, ""))?;
+            self.image()?.resize(grown).map_err(|e| self.what("growing").errno(e, ""))?;
             self.allocated = grown;
         }
         if self.pending.len() >= WRITES_IN_FLIGHT {
@@ -394,8 +392,7 @@ impl RbdWriter {
         }
         let next = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(self.chunk as usize));
         let data = std::mem::replace(&mut self.buf, next);
-        let image = self.image.as_ref().ok_or_else(|| Error::backend("the writer was already finished or aborted"))?;
-        match image.aio_write(self.written, data) {
+        match self.image()?.aio_write(self.written, data) {
             Ok(write) => self.pending.push_back((write, self.written)),
             Err((_, e)) => return Err(self.what("writing").errno(e, "")),
         }
