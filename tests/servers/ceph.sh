@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # A throwaway single-node Ceph (Debian's ceph-mon, ceph-osd, radosgw: 16.x "pacific") on
-# loopback, for the s3 store's suite and benchmark: one monitor, one OSD keeping its data in
-# RAM (memstore), and radosgw serving S3 on a free port, with one S3 user.
+# loopback, for the s3 and rbd stores' suites and benchmarks: one monitor, one OSD keeping
+# its data in RAM (memstore), and radosgw serving S3 on a free port, with one S3 user.
 #
 #   ceph.sh up DIR [WATCH_PID]   start everything under DIR (made empty first); print
-#                                endpoint=, tls_endpoint=, ca=, access_key=, secret_key=,
-#                                ceph_conf= and dir= lines on stdout.
+#                                endpoint=, tls_endpoint=, ca=, access_key=, secret_key=
+#                                (radosgw's), ceph_conf=, keyring= (client.admin's), fsid=
+#                                and dir= lines on stdout.
 #                                With WATCH_PID, a watcher runs `down DIR` once that process
 #                                is gone, so a test binary that exits (or is killed) never
 #                                leaves daemons behind.
@@ -14,8 +15,11 @@
 # radosgw serves plain http on one port and https on another, with a certificate for
 # 127.0.0.1 from a throwaway authority (ca= names its PEM file).
 #
-# Ports: MON_PORT, MON_V1_PORT, RGW_PORT, RGW_TLS_PORT from the environment, else free ones
-# picked here.
+# Environment:
+#   RGW=0            no radosgw and no S3 user (the rbd store needs neither; saves ~1 s and
+#                    its memory); then no endpoint= ... secret_key= lines.
+#   RBD_POOL=NAME    also create pool NAME and initialise it for RBD.
+#   MON_PORT, MON_V1_PORT, RGW_PORT, RGW_TLS_PORT: ports; free ones are picked otherwise.
 # The OSD binds its own free ports from Ceph's range (6800-7300). No mgr: S3 works without
 # it, and it would cost ~300 MiB. Nothing in /etc/ceph is read or written (CEPH_CONF points
 # into DIR), so several clusters can run side by side.
@@ -82,9 +86,13 @@ stop_all() {
 }
 
 up() {
-    command -v ceph-mon >/dev/null && command -v ceph-osd >/dev/null && command -v radosgw >/dev/null \
-        && command -v radosgw-admin >/dev/null && command -v openssl >/dev/null \
-        || die "Ceph or openssl is missing: apt-get install ceph-mon ceph-osd radosgw ceph-common openssl (cargo xtask test installs them)"
+    local rgw=${RGW:-1}
+    command -v ceph-mon >/dev/null && command -v ceph-osd >/dev/null && command -v ceph >/dev/null \
+        && command -v rbd >/dev/null || die "Ceph is missing: apt-get install ceph-mon ceph-osd ceph-common (cargo xtask test installs them)"
+    if [ "$rgw" = 1 ]; then
+        command -v radosgw >/dev/null && command -v radosgw-admin >/dev/null && command -v openssl >/dev/null \
+            || die "radosgw or openssl is missing: apt-get install radosgw ceph-common openssl (cargo xtask test installs them)"
+    fi
     local mon_port=${MON_PORT:-$(free_port)} mon_v1_port=${MON_V1_PORT:-$(free_port)} rgw_port=${RGW_PORT:-$(free_port)}
     local tls_port=${RGW_TLS_PORT:-$(free_port)}
     local access_key=tank-test-access secret_key
@@ -94,7 +102,7 @@ up() {
 
     rm -rf "$D"
     mkdir -p "$D"/{mon,osd,rgw,run,log,pids,tls}
-    certificates "$D/tls"
+    if [ "$rgw" = 1 ]; then certificates "$D/tls"; fi
     cat >"$D/ceph.conf" <<EOF
 [global]
 fsid = $fsid
@@ -168,24 +176,37 @@ EOF
     start osd ceph-osd -f -i "$osd_id"
     wait_for 120 "the OSD" sh -c "ceph osd stat | grep -q '1 up'"
 
-    ceph auth get-or-create client.rgw.a mon 'allow rw' osd 'allow rwx' -o "$D/ceph.client.rgw.a.keyring"
-    start rgw radosgw -f -n client.rgw.a
-    wait_for 120 "radosgw" curl -sf -o /dev/null "http://127.0.0.1:$rgw_port/"
-    radosgw-admin user create --uid=tank --display-name="Tank tests" \
-        --access-key="$access_key" --secret-key="$secret_key" >"$D/log/user.out" 2>&1 \
-        || die "radosgw-admin user create failed: $(tail -n 3 "$D/log/user.out")"
+    if [ -n "${RBD_POOL:-}" ]; then
+        ceph osd pool create "$RBD_POOL" >"$D/log/pool.out" 2>&1 \
+            || die "creating pool $RBD_POOL failed: $(tail -n 3 "$D/log/pool.out")"
+        rbd pool init "$RBD_POOL" >>"$D/log/pool.out" 2>&1 \
+            || die "rbd pool init $RBD_POOL failed: $(tail -n 3 "$D/log/pool.out")"
+    fi
+
+    if [ "$rgw" = 1 ]; then
+        ceph auth get-or-create client.rgw.a mon 'allow rw' osd 'allow rwx' -o "$D/ceph.client.rgw.a.keyring"
+        start rgw radosgw -f -n client.rgw.a
+        wait_for 120 "radosgw" curl -sf -o /dev/null "http://127.0.0.1:$rgw_port/"
+        radosgw-admin user create --uid=tank --display-name="Tank tests" \
+            --access-key="$access_key" --secret-key="$secret_key" >"$D/log/user.out" 2>&1 \
+            || die "radosgw-admin user create failed: $(tail -n 3 "$D/log/user.out")"
+    fi
 
     if [ -n "${WATCH_PID:-}" ]; then
         # tail --pid returns when that process is gone, however it ended.
         setsid bash -c 'tail --pid="$1" -f /dev/null; exec "$2" down "$3"' watcher "$WATCH_PID" "$self" "$D" \
             </dev/null >"$D/log/watcher.out" 2>&1 &
     fi
-    echo "endpoint=http://127.0.0.1:$rgw_port"
-    echo "tls_endpoint=https://127.0.0.1:$tls_port"
-    echo "ca=$D/tls/ca.pem"
-    echo "access_key=$access_key"
-    echo "secret_key=$secret_key"
+    if [ "$rgw" = 1 ]; then
+        echo "endpoint=http://127.0.0.1:$rgw_port"
+        echo "tls_endpoint=https://127.0.0.1:$tls_port"
+        echo "ca=$D/tls/ca.pem"
+        echo "access_key=$access_key"
+        echo "secret_key=$secret_key"
+    fi
     echo "ceph_conf=$D/ceph.conf"
+    echo "keyring=$D/ceph.client.admin.keyring"
+    echo "fsid=$fsid"
     echo "dir=$D"
 }
 

@@ -11,6 +11,7 @@
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
+    path::Path,
     process::{Command, Stdio},
     sync::atomic::{AtomicU64, Ordering::Relaxed},
     time::{Duration, Instant},
@@ -21,7 +22,8 @@ use anyhow::{bail, Context, Result};
 use crate::{cargo, dist, run};
 
 /// Debian packages the test suites need, as (program looked up on `PATH` and the sbin
-/// folders, package that provides it). A store or registry driver whose tests run against
+/// folders, or a shared library `lib*.so.*` looked up in the system's library folders,
+/// package that provides it). A store or registry driver whose tests run against
 /// a real server adds its server here, and the suite starts it on loopback.
 const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     // The http store's suite: nginx serves images over http and https (with a certificate
@@ -39,6 +41,11 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("ceph-osd", "ceph-osd"),
     ("radosgw", "radosgw"),
     ("radosgw-admin", "ceph-common"),
+    // The rbd store's suite: the same cluster with an RBD pool; the rbd command checks
+    // images and snapshots, and the store itself opens librbd.so.1 (librbd1, which brings
+    // librados2) at run time.
+    ("rbd", "ceph-common"),
+    ("librbd.so.1", "librbd1"),
     // The chase store's suite: a Swift all-in-one with tempauth (tests/servers/swift.sh),
     // whose tokens live in memcached; the swift CLI is the benchmark's peer.
     ("swift-ring-builder", "swift"),
@@ -128,6 +135,11 @@ fn install_debian_packages() -> Result<()> {
 }
 
 fn on_path(program: &str) -> bool {
+    if program.starts_with("lib") && program.contains(".so") {
+        // A library a plugin opens at run time, where Debian puts it.
+        let multiarch = format!("/usr/lib/{}-linux-gnu", std::env::consts::ARCH);
+        return [multiarch.as_str(), "/usr/lib", "/lib"].iter().any(|d| Path::new(d).join(program).is_file());
+    }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path).chain(["/usr/sbin".into(), "/sbin".into()]).any(|d| d.join(program).is_file())
 }
