@@ -12,7 +12,8 @@
 use std::{
     io::Write,
     net::{TcpListener, TcpStream},
-    path::Path,
+    path::{Path, PathBuf},
+    process::Command,
     time::{Duration, Instant},
 };
 
@@ -478,4 +479,50 @@ fn a_configuration_error_is_reported_naming_the_key() {
     let s = d.start();
     assert!(s.log().contains("chunk_size"), "{}", s.log());
     assert_eq!(s.upload(b"x", &[("x-image-meta-store", "rbd")]).status, 400);
+}
+
+/// Where the dynamic loader finds `name` on this machine.
+fn system_library(name: &str) -> PathBuf {
+    ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib"]
+        .iter()
+        .map(|dir| Path::new(dir).join(name))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("{name} is not installed (Debian's librbd1)"))
+}
+
+#[test]
+fn a_machine_without_librbd_gets_the_store_refused_by_name_and_the_others_serve() {
+    // librbd hidden for one `tank plugins --verify`: /dev/null bound over the library in a
+    // mount namespace of its own, so dlopen finds the name and fails on its content, as
+    // on a machine where it is broken; the rest of the machine keeps its librbd.
+    let librbd = system_library("librbd.so.1");
+    let d = Deployment::new();
+    d.install("rbd");
+    std::fs::write(d.root.path().join("ceph.conf"), "[global]\nmon host = 127.0.0.1:1\n").unwrap();
+    d.config("[store.rbd]\nceph_conf = \"ceph.conf\"\npool = \"images\"\n");
+    let config = d.root.path().join("tank.toml");
+    let out = Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            "mount --bind /dev/null \"$1\" && exec \"$2\" plugins --config \"$3\" --json --verify",
+            "sh",
+        ])
+        .arg(&librbd)
+        .arg(tank_tests::tank_bin())
+        .arg(&config)
+        .output()
+        .expect("unshare runs (util-linux; the suite runs as root)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let list: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));
+    let entry = list.as_array().unwrap().iter().find(|e| e["name"] == "rbd").unwrap();
+    assert_eq!(entry["status"], "open-failed", "{entry}");
+    let reason = entry["reason"].as_str().unwrap();
+    assert!(reason.contains("librbd.so.1") && reason.contains("librbd1"), "{reason}");
+    let fs = list.as_array().unwrap().iter().find(|e| e["name"] == "fs").unwrap();
+    assert_eq!(fs["status"], "ok", "the other stores are unaffected: {fs}");
 }
