@@ -15,6 +15,7 @@ use std::{
 
 pub mod ceph;
 pub mod nginx;
+pub mod sheepdog;
 pub mod swift;
 
 use bytes::Bytes;
@@ -59,6 +60,7 @@ pub fn plugin_source(name: &str) -> (PathBuf, String) {
         "http" => (repo.join("plugins/http/tank-plugin.toml"), "libtank_plugin_http.so".into()),
         "s3" => (repo.join("plugins/s3/tank-plugin.toml"), "libtank_plugin_s3.so".into()),
         "chase" => (repo.join("plugins/chase/tank-plugin.toml"), "libtank_plugin_chase.so".into()),
+        "sheepdog" => (repo.join("plugins/sheepdog/tank-plugin.toml"), "libtank_plugin_sheepdog.so".into()),
         "memstore" => (repo.join("examples/memstore/tank-plugin.toml"), "libtank_example_memstore.so".into()),
         "panicky" => (repo.join("tests/fixtures/panicky/tank-plugin.toml"), "libtank_fixture_panicky.so".into()),
         "not-a-plugin" => {
