@@ -23,7 +23,8 @@
 //! Not implemented (answered INVALID_PARMS): snapshots and clones (a nonzero snapid or
 //! base vid, copy-on-write creates), erasure coding, hyper volumes, internal opcodes.
 //!
-//! Tests look at its state directly ([`TestServer::vdis`], [`TestServer::objects`],
+//! Tests can make the next request of an opcode fail with a chosen result code
+//! ([`TestServer::fail`]), and look at its state directly ([`TestServer::vdis`], [`TestServer::objects`],
 //! [`TestServer::leftovers`]). It is never shipped: it lives in the tests crate, which
 //! `cargo xtask dist` does not install.
 
@@ -71,6 +72,10 @@ pub mod result {
     pub const NO_TAG: u32 = 0x0E;
     /// Every vid is used.
     pub const FULL_VDI: u32 = 0x13;
+    /// The cluster halted.
+    pub const HALT: u32 = 0x19;
+    /// The cluster is full.
+    pub const NO_SPACE: u32 = 0x15;
     /// A protocol version above 2.
     pub const VER_MISMATCH: u32 = 0x14;
 }
@@ -132,6 +137,9 @@ struct State {
     vdis: BTreeMap<u32, Vdi>,
     /// Requests answered, by opcode (what a test can count).
     requests: BTreeMap<u8, u64>,
+    /// By opcode: how many more requests to serve, then the result code to answer the
+    /// next one with instead of serving it.
+    faults: BTreeMap<u8, (u64, u32)>,
 }
 
 struct Shared {
@@ -237,6 +245,13 @@ impl TestServer {
         out
     }
 
+    /// Serves `after` more requests of `opcode`, then answers the next one with result
+    /// `code` without serving it: how a test meets a cluster that is full, halted or
+    /// failing at a chosen step.
+    pub fn fail(&self, opcode: u8, after: u64, code: u32) {
+        self.shared.lock().faults.insert(opcode, (after, code));
+    }
+
     /// How many requests of `opcode` the server answered.
     pub fn requests(&self, opcode: u8) -> u64 {
         self.shared.lock().requests.get(&opcode).copied().unwrap_or(0)
@@ -305,7 +320,25 @@ fn serve(shared: &Shared, mut conn: TcpStream) {
                 return;
             }
         }
-        let rsp = handle(shared, &req, &payload);
+        let fault = {
+            let mut st = shared.lock();
+            match st.faults.get_mut(&req.opcode) {
+                Some((0, code)) => {
+                    let code = *code;
+                    st.faults.remove(&req.opcode);
+                    Some(code)
+                }
+                Some((skip, _)) => {
+                    *skip -= 1;
+                    None
+                }
+                None => None,
+            }
+        };
+        let rsp = match fault {
+            Some(code) => answer(code),
+            None => handle(shared, &req, &payload),
+        };
         *shared.lock().requests.entry(req.opcode).or_default() += 1;
         let mut out = vec![0u8; HEADER];
         out[0] = 0x02;

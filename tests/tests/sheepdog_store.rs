@@ -174,6 +174,27 @@ fn a_vdi_left_by_a_bare_del_vdi_is_deleted_properly_by_the_store() {
     assert_eq!(server.leftovers(), Vec::<String>::new());
 }
 
+#[test]
+fn a_finish_that_fails_leaves_nothing_either() {
+    let server = sheepdog::start();
+    let store = open(server.store_json(1));
+    let id = ImageId::random().to_string();
+    let mut w = store.add(&id, None).unwrap();
+    // Two whole objects: both are written and mapped before finish, which then only
+    // records the size (a WRITE_OBJ of the inode) and meets a full cluster.
+    w.write(&data(2 * MIB, 12)).unwrap();
+    assert_eq!(server.objects().len(), 2);
+    server.fail(0x03, 0, sheepdog::result::NO_SPACE);
+    let e = w.finish().expect_err("finish fails");
+    assert_eq!(e.kind, ErrorKind::STORAGE_FULL, "{}", e.message);
+    assert!(e.message.contains("store 'sheepdog'") && e.message.contains("NO_SPACE (0x15)"), "{}", e.message);
+    assert_eq!(server.leftovers(), Vec::<String>::new());
+    // And the id is free again.
+    let location = put(&store, &id, b"again", true);
+    assert_eq!(read(&store, &location, 0, None), b"again");
+    store.delete(&location).unwrap();
+}
+
 /// A deployment with the sheepdog store pointed at `server`, with `extra` in its table.
 fn deployment(server: &TestServer, extra: &str) -> Deployment {
     let d = Deployment::new();
@@ -284,6 +305,28 @@ fn an_upload_cut_off_midway_leaves_nothing_and_no_active_image() {
         assert_eq!(server.leftovers(), Vec::<String>::new(), "an aborted upload (size {size:?}) left data");
     }
     assert!(!statuses(&s).iter().any(|st| st == "active"));
+}
+
+#[test]
+fn cluster_result_codes_become_the_right_answers_and_leave_nothing() {
+    let server = sheepdog::start();
+    let d = deployment(&server, "chunk_size = 1");
+    let s = d.start();
+    // A halted cluster refuses the VDI: 503 naming the store and Sheepdog's code.
+    server.fail(0x11, 0, sheepdog::result::HALT);
+    let r = s.upload(&data(100, 1), &to_sheepdog("halted"));
+    assert_eq!(r.status, 503, "{:?}", r.body);
+    let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("store 'sheepdog'") && message.contains("HALT (0x19)"), "{message}");
+    // A full cluster in the middle of an upload: 413, and the objects already written go.
+    server.fail(0x01, 2, sheepdog::result::NO_SPACE);
+    let r = s.upload(&data(3 * MIB, 2), &to_sheepdog("full"));
+    assert_eq!(r.status, 413, "{:?}", r.body);
+    assert_eq!(server.requests(0x01), 3, "two objects were written before the cluster was full");
+    assert_eq!(statuses(&s), ["killed", "killed"]);
+    assert_eq!(server.leftovers(), Vec::<String>::new());
+    let r = s.upload(&data(3 * MIB, 3), &to_sheepdog("fine"));
+    assert_eq!(r.status, 201, "the cluster serves again: {:?}", r.body);
 }
 
 fn entries(json: &str) -> Vec<Value> {

@@ -20,7 +20,7 @@ use tank_sdk::{Error, ErrorKind, OpenContext, Reader, Result, Store, Writer};
 use crate::{
     client::{Conn, Target, Vdi},
     config::Config,
-    proto::inode::MAX_DATA_OBJS,
+    proto::{inode::MAX_DATA_OBJS, DEFAULT_BLOCK_SIZE_SHIFT},
 };
 
 /// The scheme of every location.
@@ -36,9 +36,11 @@ pub struct SheepdogStore {
     shift: u8,
 }
 
-/// The size a VDI being written carries: the largest its object size allows.
+/// The size a VDI being written carries: the largest its object size allows, and never
+/// more than 4 TiB (`MAX_DATA_OBJS` objects of 4 MiB), the limit of store policy 0 that
+/// a sheep may check whatever the object size.
 fn writing_marker(shift: u8) -> u64 {
-    MAX_DATA_OBJS << shift
+    MAX_DATA_OBJS << shift.min(DEFAULT_BLOCK_SIZE_SHIFT)
 }
 
 /// The number of objects `size` bytes take with objects of `1 << shift` bytes.
@@ -274,9 +276,17 @@ impl Writer for SheepdogWriter {
     }
 
     fn finish(mut self: Box<Self>) -> Result<String> {
-        self.flush()?;
         let (vid, size) = (self.vid, self.written);
-        self.conn()?.set_size(vid, size)?;
+        let done = self.flush().and_then(|()| self.conn()?.set_size(vid, size));
+        if let Err(e) = done {
+            // The host does not abort a writer whose finish failed: clean up here, so
+            // that a failed finish leaves nothing either.
+            if let Err(cleanup) = self.remove() {
+                tracing::warn!(store = %self.store.store, vdi = %self.name, error = %cleanup.message,
+                    "removing the VDI of a failed upload failed; delete it with `dog vdi delete`");
+            }
+            return Err(e);
+        }
         tracing::debug!(store = %self.store.store, vdi = %self.name, size, "image written");
         Ok(std::mem::take(&mut self.location))
     }
@@ -374,6 +384,7 @@ mod tests {
     fn the_writing_marker_is_the_largest_vdi() {
         assert_eq!(writing_marker(22), 4 << 40);
         assert_eq!(writing_marker(20), 1 << 40);
+        assert_eq!(writing_marker(26), 4 << 40, "never over store policy 0's 4 TiB");
         assert_eq!(blocks(0, 22), 0);
         assert_eq!(blocks(1, 22), 1);
         assert_eq!(blocks(4 << 20, 22), 1);
