@@ -114,6 +114,22 @@ fn zeros_stay_holes_and_read_back_as_zeros_whole_and_in_ranges() {
 }
 
 #[test]
+fn a_host_name_is_resolved_and_every_address_tried() {
+    // `localhost` may resolve to ::1 first, where nothing listens; 127.0.0.1 answers.
+    let server = sheepdog::start();
+    let mut config = server.store_json(4);
+    config["address"] = "localhost".into();
+    let store = open(config);
+    store.check().expect("the sheep answers through its host name");
+    let id = ImageId::random().to_string();
+    let location = put(&store, &id, b"by name", true);
+    assert_eq!(location, format!("sheepdog://localhost:{}/{id}", server.addr.port()));
+    assert_eq!(read(&store, &location, 0, None), b"by name");
+    store.delete(&location).unwrap();
+    assert_eq!(server.leftovers(), Vec::<String>::new());
+}
+
+#[test]
 fn hostile_and_foreign_locations_are_refused_without_reaching_the_cluster() {
     let server = sheepdog::start();
     let store = open(server.store_json(4));
