@@ -191,17 +191,34 @@ fn a_vdi_left_by_a_bare_del_vdi_is_deleted_properly_by_the_store() {
 }
 
 #[test]
+fn an_abort_with_an_object_in_flight_leaves_nothing() {
+    // The writer sends an object and maps it once the next one is due: right after the
+    // second 1 MiB, object 0 is mapped and object 1 is in flight, unanswered.
+    let server = sheepdog::start();
+    let store = open(server.store_json(1));
+    for stop in ["abort", "drop"] {
+        let mut w = store.add(&ImageId::random().to_string(), None).unwrap();
+        w.write(&data(2 * MIB, 13)).unwrap();
+        match stop {
+            "abort" => w.abort().unwrap(),
+            _ => drop(w),
+        }
+        assert_eq!(server.leftovers(), Vec::<String>::new(), "after the {stop}");
+    }
+}
+
+#[test]
 fn a_finish_that_fails_leaves_nothing_either() {
     let server = sheepdog::start();
     let store = open(server.store_json(1));
     let id = ImageId::random().to_string();
     let mut w = store.add(&id, None).unwrap();
-    // Two whole objects: both are written and mapped before finish, which then only
-    // records the size (a WRITE_OBJ of the inode) and meets a full cluster.
+    // Two whole objects: both are sent before finish, which maps the second (one
+    // WRITE_OBJ of the inode), then records the size (another) and meets a full cluster.
     w.write(&data(2 * MIB, 12)).unwrap();
-    assert_eq!(server.objects().len(), 2);
-    server.fail(0x03, 0, sheepdog::result::NO_SPACE);
+    server.fail(0x03, 1, sheepdog::result::NO_SPACE);
     let e = w.finish().expect_err("finish fails");
+    assert_eq!(server.requests(0x01), 2, "both objects were written");
     assert_eq!(e.kind, ErrorKind::STORAGE_FULL, "{}", e.message);
     assert!(e.message.contains("store 'sheepdog'") && e.message.contains("NO_SPACE (0x15)"), "{}", e.message);
     assert_eq!(server.leftovers(), Vec::<String>::new());

@@ -18,7 +18,7 @@
 use tank_sdk::{Error, ErrorKind, OpenContext, Reader, Result, Store, Writer};
 
 use crate::{
-    client::{Conn, Target, Vdi},
+    client::{Conn, Pending, Target, Vdi},
     config::Config,
     proto::{inode::MAX_DATA_OBJS, DEFAULT_BLOCK_SIZE_SHIFT},
 };
@@ -151,6 +151,8 @@ impl Store for SheepdogStore {
             buf: Vec::with_capacity(1 << shift),
             written: 0,
             objects: 0,
+            in_flight: None,
+            done: false,
         }))
     }
 
@@ -201,7 +203,8 @@ impl Store for SheepdogStore {
 }
 
 /// One upload: data is gathered one object at a time, and each full object is written
-/// with CREATE_AND_WRITE_OBJ and mapped in the inode. Objects that are all zeros are not
+/// with CREATE_AND_WRITE_OBJ and mapped in the inode once the sheep confirmed it, with at
+/// most one object in flight. Objects that are all zeros are not
 /// written: they stay holes, which read back as zeros.
 struct SheepdogWriter {
     store: Target,
@@ -216,6 +219,11 @@ struct SheepdogWriter {
     written: u64,
     /// How many objects the VDI may hold data in (for the abort's zeroing).
     objects: u64,
+    /// The object whose CREATE_AND_WRITE_OBJ was sent and not yet answered, and so not yet
+    /// mapped: (index, request).
+    in_flight: Option<(u32, Pending)>,
+    /// Finished, or removed: nothing is left for `Drop` to do.
+    done: bool,
 }
 
 impl SheepdogWriter {
@@ -225,31 +233,57 @@ impl SheepdogWriter {
         })
     }
 
-    /// Writes the gathered object (if it holds anything but zeros) and maps it.
+    /// Sends the gathered object (if it holds anything but zeros), after the previous one
+    /// was answered and mapped. The object is mapped once its own answer has come, by the
+    /// next `flush` or by `settle`: the sheep stores one object while the writer gathers
+    /// the next, and no map entry ever points at an object the sheep has not confirmed.
     fn flush(&mut self) -> Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
         let idx = ((self.written - self.buf.len() as u64) >> self.shift) as u32;
         if self.buf.iter().any(|&b| b != 0) {
+            self.settle()?;
             let (vid, buf) = (self.vid, std::mem::take(&mut self.buf));
             self.objects = u64::from(idx) + 1;
-            let conn = self.conn()?;
-            let r = conn.create_object(vid, idx, &buf).and_then(|()| conn.set_map(vid, idx, &[vid]));
-            if r.is_err() {
-                self.conn = None;
-            }
+            let sent = self.conn()?.start_object(vid, idx, &buf);
             self.buf = buf;
-            r?;
+            match sent {
+                Ok(pending) => self.in_flight = Some((idx, pending)),
+                Err(e) => {
+                    self.conn = None;
+                    return Err(e);
+                }
+            }
         }
         self.buf.clear();
         Ok(())
     }
 
+    /// Waits for the object in flight, if any, and maps it.
+    fn settle(&mut self) -> Result<()> {
+        let Some((idx, pending)) = self.in_flight.take() else { return Ok(()) };
+        let vid = self.vid;
+        let conn = self.conn()?;
+        let r = conn.wait(pending).and_then(|()| conn.set_map(vid, idx, &[vid]));
+        if r.is_err() {
+            self.conn = None;
+        }
+        r
+    }
+
     /// Deletes the VDI on a fresh connection: the upload's own may be the one that failed.
     fn remove(&mut self) -> Result<()> {
+        self.done = true;
+        // An object still in flight is let land and mapped, so that the delete drops it
+        // with the others; if that fails, it may exist unmapped, and is removed by name.
+        let unmapped = self.in_flight.as_ref().map(|(idx, _)| *idx);
+        let unmapped = self.settle().err().and(unmapped);
         self.conn = None;
         let mut conn = self.store.connect(self.store.timeout)?;
+        if let Some(idx) = unmapped {
+            conn.remove_object(self.vid, idx)?;
+        }
         conn.delete(&self.name, self.vid, self.objects)
     }
 }
@@ -277,7 +311,7 @@ impl Writer for SheepdogWriter {
 
     fn finish(mut self: Box<Self>) -> Result<String> {
         let (vid, size) = (self.vid, self.written);
-        let done = self.flush().and_then(|()| self.conn()?.set_size(vid, size));
+        let done = self.flush().and_then(|()| self.settle()).and_then(|()| self.conn()?.set_size(vid, size));
         if let Err(e) = done {
             // The host does not abort a writer whose finish failed: clean up here, so
             // that a failed finish leaves nothing either.
@@ -288,11 +322,25 @@ impl Writer for SheepdogWriter {
             return Err(e);
         }
         tracing::debug!(store = %self.store.store, vdi = %self.name, size, "image written");
+        self.done = true;
         Ok(std::mem::take(&mut self.location))
     }
 
     fn abort(mut self: Box<Self>) -> Result<()> {
         self.remove()
+    }
+}
+
+/// The sdk aborts a writer the host drops; this covers a writer dropped outside the host
+/// (a test, another Rust caller), so that a dropped upload leaves nothing there either.
+impl Drop for SheepdogWriter {
+    fn drop(&mut self) {
+        if !self.done {
+            if let Err(e) = self.remove() {
+                tracing::warn!(store = %self.store.store, vdi = %self.name, error = %e.message,
+                    "removing the VDI of a dropped upload failed; delete it with `dog vdi delete`");
+            }
+        }
     }
 }
 

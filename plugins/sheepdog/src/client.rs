@@ -70,6 +70,14 @@ pub struct Conn {
     next_id: u32,
 }
 
+/// A request sent whose answer is still to be read.
+pub struct Pending {
+    id: u32,
+    opcode: u8,
+    want: u32,
+    what: String,
+}
+
 /// A VDI found by name: its vid and inode header.
 #[derive(Debug, Clone)]
 pub struct Vdi {
@@ -83,6 +91,12 @@ impl Conn {
     /// Sends one request (`payload` only with WRITE) and returns the answer's header and
     /// data. A socket failure is `UNAVAILABLE`; result codes are the caller's to judge.
     fn call(&mut self, what: &str, opcode: u8, args: Args, payload: &[u8], want: u32) -> Result<(Response, Vec<u8>)> {
+        let pending = self.send(what, opcode, args, payload, want)?;
+        self.receive(&pending)
+    }
+
+    /// Sends one request without waiting for its answer.
+    fn send(&mut self, what: &str, opcode: u8, args: Args, payload: &[u8], want: u32) -> Result<Pending> {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         let (flags, data_length) = if payload.is_empty() { (0, want) } else { (FLAG_WRITE, payload.len() as u32) };
@@ -92,6 +106,13 @@ impl Conn {
         if !payload.is_empty() {
             self.stream.write_all(payload).map_err(io)?;
         }
+        Ok(Pending { id, opcode, want, what: what.to_owned() })
+    }
+
+    /// Reads the answer to `pending`, which must be the oldest request not answered yet.
+    fn receive(&mut self, pending: &Pending) -> Result<(Response, Vec<u8>)> {
+        let Pending { id, opcode, want, ref what } = *pending;
+        let io = |e: std::io::Error| from_io(what, &e);
         let mut h = [0u8; HEADER_LEN];
         self.stream.read_exact(&mut h).map_err(io)?;
         let rsp = Response::decode(&h);
@@ -195,11 +216,34 @@ impl Conn {
         self.ok(&what, opcode::WRITE_OBJ, args, &size.to_le_bytes(), 0).map(drop)
     }
 
-    /// CREATE_AND_WRITE_OBJ of data object `idx` of `vid`, from its start.
-    pub fn create_object(&mut self, vid: u32, idx: u32, data: &[u8]) -> Result<()> {
+    /// Starts a CREATE_AND_WRITE_OBJ of data object `idx` of `vid` from its start, and
+    /// returns once `data` is sent, without waiting for the answer: the sheep stores the
+    /// object while the caller gathers the next one. [`Conn::wait`] reads the answer.
+    pub fn start_object(&mut self, vid: u32, idx: u32, data: &[u8]) -> Result<Pending> {
         let what = self.target.what(format_args!("writing object {idx} of vid {vid:#x}"));
         let args = Args::Obj { oid: proto::oid::data(vid, idx), offset: 0 };
-        self.ok(&what, opcode::CREATE_AND_WRITE_OBJ, args, data, 0).map(drop)
+        self.send(&what, opcode::CREATE_AND_WRITE_OBJ, args, data, 0)
+    }
+
+    /// Waits for the answer to a request [`Conn::start_object`] sent; anything but
+    /// SUCCESS is an error.
+    pub fn wait(&mut self, pending: Pending) -> Result<()> {
+        let (rsp, _) = self.receive(&pending)?;
+        if rsp.result != ResultCode::SUCCESS {
+            return Err(from_result(&pending.what, rsp.result));
+        }
+        Ok(())
+    }
+
+    /// REMOVE_OBJ of data object `idx` of `vid`; an object that does not exist is fine.
+    pub fn remove_object(&mut self, vid: u32, idx: u32) -> Result<()> {
+        let what = self.target.what(format_args!("removing object {idx} of vid {vid:#x}"));
+        let args = Args::Obj { oid: proto::oid::data(vid, idx), offset: 0 };
+        let (rsp, _) = self.call(&what, opcode::REMOVE_OBJ, args, &[], 0)?;
+        match rsp.result {
+            ResultCode::SUCCESS | ResultCode::NO_OBJ => Ok(()),
+            code => Err(from_result(&what, code)),
+        }
     }
 
     /// READ_OBJ of `len` bytes of data object `idx` owned by `owner`, from `offset`.
