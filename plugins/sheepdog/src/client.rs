@@ -1,10 +1,12 @@
-//! A blocking connection to one sheep: one request at a time, each bounded by the store's
-//! timeout (connect, send, answer), and the few operations the store needs, each returning
-//! the store's errors.
+//! A blocking connection to one sheep, each wait bounded by the store's timeout (connect,
+//! send, answer), and the few operations the store needs, each returning the store's
+//! errors.
 //!
-//! Sheepdog allows several requests in flight on a connection; this client keeps one,
-//! because every transfer has its own connection and the host's 1 MiB pieces already
-//! amortise a round trip (docs/benchmarks.md measures it).
+//! Sheepdog allows several requests in flight on a connection. This client waits for each
+//! answer, except for an upload's objects: [`Conn::start_object`] sends one and returns, so
+//! that the sheep stores it while the writer gathers the next (one in flight at most).
+//! Every transfer has its own connection, and the host's 1 MiB pieces already amortise a
+//! round trip (docs/benchmarks.md measures it).
 
 use std::{
     io::{Read, Write},
