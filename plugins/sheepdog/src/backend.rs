@@ -132,8 +132,8 @@ impl Store for SheepdogStore {
             _ => e,
         })?;
         if shift != self.shift {
-            // The cluster chose another object size: the marker must match what the inode
-            // says, so start again with the cluster's size.
+            // The cluster chose another object size than asked for. Refuse rather than guess:
+            // the operator sets chunk_size to one the cluster accepts.
             let e = self.target.what(format_args!(
                 "VDI {image_id} got objects of 2^{shift} bytes, not the 2^{} chunk_size asks for",
                 self.shift
