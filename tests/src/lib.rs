@@ -15,6 +15,7 @@ use std::{
 
 pub mod ceph;
 pub mod nginx;
+pub mod sheepdog;
 pub mod swift;
 pub mod transfer;
 
@@ -61,6 +62,7 @@ pub fn plugin_source(name: &str) -> (PathBuf, String) {
         "s3" => (repo.join("plugins/s3/tank-plugin.toml"), "libtank_plugin_s3.so".into()),
         "chase" => (repo.join("plugins/chase/tank-plugin.toml"), "libtank_plugin_chase.so".into()),
         "rbd" => (repo.join("plugins/rbd/tank-plugin.toml"), "libtank_plugin_rbd.so".into()),
+        "sheepdog" => (repo.join("plugins/sheepdog/tank-plugin.toml"), "libtank_plugin_sheepdog.so".into()),
         "memstore" => (repo.join("examples/memstore/tank-plugin.toml"), "libtank_example_memstore.so".into()),
         "panicky" => (repo.join("tests/fixtures/panicky/tank-plugin.toml"), "libtank_fixture_panicky.so".into()),
         "not-a-plugin" => {

@@ -3,7 +3,8 @@
 //! ```text
 //! dist/
 //!   bin/tank                  target/release/tank
-//!   plugins/fs/, plugins/http/, plugins/s3/, plugins/chase/, plugins/rbd/, plugins/sled/, plugins/remote/
+//!   plugins/fs/, plugins/http/, plugins/s3/, plugins/chase/, plugins/rbd/, plugins/sheepdog/,
+//!   plugins/sled/, plugins/remote/
 //!                             written by `tank plugins pack` (manifest with target and sha256, library)
 //!   etc/tank.toml             xtask/tank.sample.toml
 //!   var/                      the images and registry `cargo xtask run` serves; kept across dists
@@ -30,6 +31,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("s3", "libtank_plugin_s3.so"),
     ("chase", "libtank_plugin_chase.so"),
     ("rbd", "libtank_plugin_rbd.so"),
+    ("sheepdog", "libtank_plugin_sheepdog.so"),
     ("sled", "libtank_plugin_sled.so"),
     ("remote", "libtank_plugin_remote.so"),
 ];
