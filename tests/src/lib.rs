@@ -104,6 +104,21 @@ pub struct Deployment {
 }
 
 impl Deployment {
+    /// What `tank plugins --verify --json` says of plugin `name` in this deployment:
+    /// (status, reason).
+    pub fn verify(&self, name: &str) -> (String, String) {
+        let config = self.root.path().join("tank.toml");
+        let (_, out, err) = tank(&["plugins", "--config", config.to_str().unwrap(), "--verify", "--json"]);
+        let list: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} ({err})"));
+        let entry = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {out} ({err})"));
+        (entry["status"].as_str().unwrap().to_owned(), entry["reason"].as_str().unwrap_or_default().to_owned())
+    }
+
     /// A deployment with the fs and sled plugins installed.
     pub fn new() -> Deployment {
         let d = Deployment::empty();
@@ -225,9 +240,36 @@ impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+
+    /// The id of the image in an `{"image": ...}` body.
+    pub fn image_id(&self) -> String {
+        self.json()["image"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no image id in {}", transfer::seen(self)))
+            .to_owned()
+    }
+
+    /// The message of an `{"error": ...}` body, empty when there is none.
+    pub fn error_message(&self) -> String {
+        self.json()["error"]["message"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+/// `config` (a JSON object) with the keys of `extra` set over it.
+pub fn merged(mut config: serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
+    for (k, v) in extra.as_object().unwrap() {
+        config[k] = v.clone();
+    }
+    config
 }
 
 impl Server {
+    /// The status of image `id`, from a HEAD (`?` when the header is missing).
+    pub fn image_status(&self, id: &str) -> String {
+        let head = self.head(&format!("/v1/images/{id}"));
+        head.header("x-image-meta-status").unwrap_or("?").to_owned()
+    }
+
     /// Starts `tank api --config <config>` and waits for its "listening on" line.
     pub fn start(config: &Path) -> Server {
         Server::start_command("api", config)

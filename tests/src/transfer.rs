@@ -10,6 +10,18 @@ use tank_sdk::conformance::pattern;
 
 use crate::{ChannelBody, Reply, Server};
 
+/// Everything `r` reads, to its end, in 1 MiB calls.
+pub fn read_all(mut r: Box<dyn tank_sdk::Reader>) -> Vec<u8> {
+    let (mut out, mut buf) = (Vec::new(), vec![0u8; 1 << 20]);
+    loop {
+        let n = r.read(&mut buf).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
 /// Everything a client saw of `reply`: status line, headers and body.
 pub fn seen(reply: &Reply) -> String {
     let headers: Vec<String> =

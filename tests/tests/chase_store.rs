@@ -19,7 +19,7 @@ use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use serde_json::Value;
 use tank_plugin_chase::ChaseStore;
 use tank_sdk::{image::ImageId, ErrorKind, OpenContext, Store};
-use tank_tests::{data, md5_hex, swift::swift, tank, wait_until, ChannelBody, Deployment, Reply, Server};
+use tank_tests::{data, md5_hex, swift::swift, wait_until, ChannelBody, Deployment, Reply, Server};
 
 const MIB: usize = 1 << 20;
 const SCHEMES: &[&str] = &["swift", "chase"];
@@ -330,18 +330,6 @@ fn a_token_that_expires_during_an_upload_through_tank_is_renewed_and_never_shown
     assert_eq!(md5_hex(&got.body), md5_hex(&image));
 }
 
-fn entries(json: &str) -> Vec<Value> {
-    serde_json::from_str::<Value>(json).unwrap_or_else(|e| panic!("{e}: {json}")).as_array().unwrap().clone()
-}
-
-fn verify(d: &Deployment) -> (String, String) {
-    let config = d.root.path().join("tank.toml");
-    let (_, out, err) = tank(&["plugins", "--config", config.to_str().unwrap(), "--verify", "--json"]);
-    let list = entries(&out);
-    let chase = list.iter().find(|e| e["name"] == "chase").unwrap_or_else(|| panic!("no chase in {out} ({err})"));
-    (chase["status"].as_str().unwrap().to_owned(), chase["reason"].as_str().unwrap_or_default().to_owned())
-}
-
 #[test]
 fn an_unreachable_swift_answers_503_naming_the_store_at_once_and_shows_in_verify() {
     let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -351,7 +339,7 @@ fn an_unreachable_swift_answers_503_naming_the_store_at_once_and_shows_in_verify
         "[store.chase]\nauth_address = \"http://127.0.0.1:{closed}/auth/v1.0\"\nuser = \"tank:uploader\"\nkey = {:?}\n",
         swift().key
     ));
-    let (status, reason) = verify(&d);
+    let (status, reason) = d.verify("chase");
     // The store opens (its requests answer 503 while Swift is down) and its check fails.
     assert_eq!(status, "check-failed");
     assert!(reason.contains("store 'chase'"), "{reason}");
@@ -374,5 +362,5 @@ fn an_unreachable_swift_answers_503_naming_the_store_at_once_and_shows_in_verify
     // The same deployment with the real Swift verifies.
     let container = swift().container("verify");
     d.config(&format!("[store.chase]\n{}", swift().store_table(&container, "")));
-    assert_eq!(verify(&d), ("ok".to_owned(), String::new()));
+    assert_eq!(d.verify("chase"), ("ok".to_owned(), String::new()));
 }

@@ -20,12 +20,12 @@ use std::{
 use bytes::Bytes;
 use serde_json::Value;
 use tank_plugin_rbd::RbdStore;
-use tank_sdk::{conformance::pattern, ErrorKind, OpenContext, Reader, Store};
+use tank_sdk::{conformance::pattern, ErrorKind, OpenContext, Store};
 use tank_tests::{
     ceph::Rbd,
-    data, md5_hex, tank,
-    transfer::{peak_memory, seen, stream_download, stream_upload},
-    wait_until, Deployment, Reply, Server,
+    data, md5_hex, merged, tank,
+    transfer::{peak_memory, read_all, seen, stream_download, stream_upload},
+    wait_until, Deployment,
 };
 
 /// A deployment with the fs, sled and rbd plugins, and `[store.rbd]` on `pool` with
@@ -43,13 +43,6 @@ fn open(config: Value) -> RbdStore {
         .unwrap_or_else(|e| panic!("opening the rbd store failed: {e}"))
 }
 
-fn with(mut config: Value, extra: Value) -> Value {
-    for (k, v) in extra.as_object().unwrap() {
-        config[k] = v.clone();
-    }
-    config
-}
-
 /// The secret of client.admin's key, as its keyring holds it.
 fn admin_key(ceph: &Rbd) -> String {
     let text = std::fs::read_to_string(&ceph.keyring).unwrap();
@@ -64,30 +57,6 @@ fn admin_key(ceph: &Rbd) -> String {
 fn assert_no_key(ceph: &Rbd, what: &str, text: &str) {
     let key = admin_key(ceph);
     assert!(!text.contains(&key), "{what} shows the key: {text}");
-}
-
-fn id_of(reply: &Reply) -> String {
-    reply.json()["image"]["id"].as_str().unwrap_or_else(|| panic!("no image id in {}", seen(reply))).to_owned()
-}
-
-fn message(reply: &Reply) -> String {
-    reply.json()["error"]["message"].as_str().unwrap_or_default().to_owned()
-}
-
-fn status_of(s: &Server, id: &str) -> String {
-    let head = s.head(&format!("/v1/images/{id}"));
-    head.header("x-image-meta-status").unwrap_or("?").to_owned()
-}
-
-fn read_all(mut r: Box<dyn Reader>) -> Vec<u8> {
-    let (mut out, mut buf) = (Vec::new(), vec![0u8; 1 << 20]);
-    loop {
-        let n = r.read(&mut buf).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
 }
 
 /// The snapshots of `pool/image` as (name, protected, size), as `rbd snap ls` shows them.
@@ -112,7 +81,7 @@ fn info(ceph: &Rbd, pool: &str, image: &str) -> Value {
 fn conformance(prefix: &str, extra: Value) {
     let ceph = Rbd::get();
     let pool = ceph.pool(prefix);
-    let config = with(ceph.store_json(&pool), extra);
+    let config = merged(ceph.store_json(&pool), extra);
     let dir = tempfile::tempdir().unwrap();
     tank_sdk::conformance::store::run_with::<RbdStore>(config, dir.path(), &["rbd"], || ceph.images(&pool));
 }
@@ -153,7 +122,7 @@ fn images_go_up_and_down_through_tank_api_with_a_protected_snapshot_and_delete_l
         assert_eq!(r.status, 201, "{name}: {}", seen(&r));
         assert_eq!(r.json()["image"]["checksum"], md5_hex(bytes), "{name}");
         assert_eq!(r.json()["image"]["size"], bytes.len() as u64, "{name}");
-        let id = id_of(&r);
+        let id = r.image_id();
         // One RBD image named by the id, of exactly the image's size, with 4 MiB objects,
         // and its snapshot `snap`, protected so that clones can be made of it.
         let info = info(ceph, &pool, &id);
@@ -207,7 +176,7 @@ fn a_1_gib_image_goes_up_and_back_streamed_with_bounded_memory() {
     assert_eq!(r.status, 201, "{}", seen(&r));
     assert_eq!(r.json()["image"]["checksum"], md5.as_str());
     assert_eq!(r.json()["image"]["size"], SIZE);
-    let id = id_of(&r);
+    let id = r.image_id();
     let info = info(ceph, &pool, &id);
     assert_eq!((info["size"].as_u64(), info["object_size"].as_u64()), (Some(SIZE), Some(8 << 20)), "{info}");
     assert_eq!(snapshots(ceph, &pool, &id), [("snap".to_owned(), true, SIZE)]);
@@ -250,7 +219,7 @@ fn an_upload_cut_by_its_client_leaves_no_rbd_image() {
     wait_until(Duration::from_secs(60), "the upload's RBD image", || ceph.images(&pool) == [id]);
     drop(client);
 
-    wait_until(Duration::from_secs(60), "the cut upload to be killed", || status_of(&s, id) == "killed");
+    wait_until(Duration::from_secs(60), "the cut upload to be killed", || s.image_status(id) == "killed");
     assert_eq!(ceph.images(&pool), Vec::<String>::new(), "the partial image was removed");
     let log = s.stop();
     assert!(log.contains("upload failed"), "{log}");
@@ -266,16 +235,16 @@ fn a_snapshot_with_clones_is_in_use_and_its_image_is_kept_until_they_are_gone() 
     let bytes = data(5 << 20, 6);
     let r = s.upload(&bytes, &[("x-image-meta-store", "rbd")]);
     assert_eq!(r.status, 201, "{}", seen(&r));
-    let id = id_of(&r);
+    let id = r.image_id();
     // What Nova or Cinder do: a copy-on-write clone of the snapshot.
     ceph.rbd(&["clone", &format!("{pool}/{id}@snap"), &format!("{pool}/vm-disk")]);
 
     let r = s.send("DELETE", &format!("/v1/images/{id}"), &[], Bytes::new());
     assert_eq!(r.status, 409, "{}", seen(&r));
-    let m = message(&r);
+    let m = r.error_message();
     assert!(m.contains("store 'rbd'") && m.contains("in use") && m.contains(&format!("{pool}/{id}@snap")), "{m}");
     // Nothing was lost: the image is active and whole, its snapshot still protected.
-    assert_eq!(status_of(&s, &id), "active");
+    assert_eq!(s.image_status(&id), "active");
     assert_eq!(md5_hex(&s.get(&format!("/v1/images/{id}")).body), md5_hex(&bytes));
     assert_eq!(snapshots(ceph, &pool, &id), [("snap".to_owned(), true, bytes.len() as u64)]);
 
@@ -288,7 +257,7 @@ fn a_snapshot_with_clones_is_in_use_and_its_image_is_kept_until_they_are_gone() 
 fn discard_removes_what_a_crash_left_and_keeps_finished_images() {
     let ceph = Rbd::get();
     let pool = ceph.pool("crash");
-    let store = open(with(ceph.store_json(&pool), serde_json::json!({"chunk_size": 1})));
+    let store = open(merged(ceph.store_json(&pool), serde_json::json!({"chunk_size": 1})));
     let kept = "6f1b2c3d-0000-4000-8000-000000000001";
     let mut w = store.add(kept, None).unwrap();
     w.write(b"finished").unwrap();
@@ -360,7 +329,7 @@ fn checks_name_a_missing_pool_and_a_refused_key_without_showing_it() {
     let secret = wrong_key();
     std::fs::write(&keyring, format!("[client.admin]\n\tkey = {secret}\n")).unwrap();
     let pool = ceph.pool("keys");
-    let wrong = open(with(ceph.store_json(&pool), serde_json::json!({"keyring": keyring, "timeout": 5})));
+    let wrong = open(merged(ceph.store_json(&pool), serde_json::json!({"keyring": keyring, "timeout": 5})));
     let e = wrong.check().unwrap_err();
     assert_eq!(e.kind, ErrorKind::PERMISSION_DENIED, "{}", e.message);
     assert!(e.message.starts_with("store 'rbd': connecting to the cluster"), "{}", e.message);
@@ -399,7 +368,7 @@ fn a_cluster_that_is_down_answers_503_naming_the_store_within_the_timeout_and_ve
         let r = s.upload(&data(1 << 20, 4), &[("x-image-meta-store", "rbd"), ("x-image-meta-name", name)]);
         let took = started.elapsed();
         assert_eq!(r.status, 503, "{name}: {}", seen(&r));
-        let m = message(&r);
+        let m = r.error_message();
         assert!(m.contains("store 'rbd'") && m.contains("no monitor answered within 2 s"), "{name}: {m}");
         assert!(!seen(&r).contains(&secret), "{name}: {}", seen(&r));
         // Bounded by the store's 2 s timeout, not a hang (the bound leaves room for a slow
@@ -440,7 +409,7 @@ fn a_cluster_that_goes_down_after_connecting_answers_503_within_the_timeout() {
     let bytes = data(3 << 20, 8);
     let r = s.upload(&bytes, &[("x-image-meta-store", "rbd")]);
     assert_eq!(r.status, 201, "{}", seen(&r));
-    let id = id_of(&r);
+    let id = r.image_id();
 
     ceph.stop_osd();
     // The store is connected and the monitor answers, but no OSD does: each request ends
@@ -449,14 +418,14 @@ fn a_cluster_that_goes_down_after_connecting_answers_503_within_the_timeout() {
     let got = s.get(&format!("/v1/images/{id}"));
     let took = started.elapsed();
     assert_eq!(got.status, 503, "{}", seen(&got));
-    let m = message(&got);
+    let m = got.error_message();
     assert!(m.contains("store 'rbd'") && m.contains("timed out"), "{}", seen(&got));
     assert!(took < Duration::from_secs(30), "the download took {took:?}");
     let started = Instant::now();
     let up = s.upload(&bytes, &[("x-image-meta-store", "rbd"), ("x-image-meta-name", "while down")]);
     let took = started.elapsed();
     assert_eq!(up.status, 503, "{}", seen(&up));
-    let m = message(&up);
+    let m = up.error_message();
     assert!(m.contains("store 'rbd'") && m.contains("timed out"), "{}", seen(&up));
     assert!(took < Duration::from_secs(30), "the upload took {took:?}");
     let log = s.stop();

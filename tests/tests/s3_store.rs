@@ -17,12 +17,12 @@ use std::{
 use bytes::Bytes;
 use serde_json::Value;
 use tank_plugin_s3::S3Store;
-use tank_sdk::{conformance::pattern, ErrorKind, OpenContext, Reader, Store};
+use tank_sdk::{conformance::pattern, ErrorKind, OpenContext, Store};
 use tank_tests::{
     ceph::Ceph,
-    data, md5_hex, tank,
-    transfer::{peak_memory, seen, stream_download, stream_upload},
-    wait_until, Deployment, Reply, Server,
+    data, md5_hex, merged, tank,
+    transfer::{peak_memory, read_all, seen, stream_download, stream_upload},
+    wait_until, Deployment,
 };
 
 /// A deployment with the fs, sled and s3 plugins, and `[store.s3]` on `bucket` with
@@ -40,41 +40,10 @@ fn open(config: Value) -> S3Store {
         .unwrap_or_else(|e| panic!("opening the s3 store failed: {e}"))
 }
 
-fn with(mut config: Value, extra: Value) -> Value {
-    for (k, v) in extra.as_object().unwrap() {
-        config[k] = v.clone();
-    }
-    config
-}
-
 /// Fails if `text` (named `what`) shows a key of the cluster's S3 user.
 fn assert_no_keys(ceph: &Ceph, what: &str, text: &str) {
     for key in [&ceph.secret_key, &ceph.access_key] {
         assert!(!text.contains(key.as_str()), "{what} shows a key: {text}");
-    }
-}
-
-fn id_of(reply: &Reply) -> String {
-    reply.json()["image"]["id"].as_str().unwrap_or_else(|| panic!("no image id in {}", seen(reply))).to_owned()
-}
-
-fn message(reply: &Reply) -> String {
-    reply.json()["error"]["message"].as_str().unwrap_or_default().to_owned()
-}
-
-fn status_of(s: &Server, id: &str) -> String {
-    let head = s.head(&format!("/v1/images/{id}"));
-    head.header("x-image-meta-status").unwrap_or("?").to_owned()
-}
-
-fn read_all(mut r: Box<dyn Reader>) -> Vec<u8> {
-    let (mut out, mut buf) = (Vec::new(), vec![0u8; 1 << 20]);
-    loop {
-        let n = r.read(&mut buf).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&buf[..n]);
     }
 }
 
@@ -83,7 +52,7 @@ fn read_all(mut r: Box<dyn Reader>) -> Vec<u8> {
 fn conformance(prefix: &str, extra: Value) {
     let ceph = Ceph::get();
     let bucket = ceph.bucket(prefix);
-    let config = with(ceph.store_json(&bucket), with(serde_json::json!({"create_bucket_on_put": true}), extra));
+    let config = merged(ceph.store_json(&bucket), merged(serde_json::json!({"create_bucket_on_put": true}), extra));
     let dir = tempfile::tempdir().unwrap();
     tank_sdk::conformance::store::run_with::<S3Store>(config, dir.path(), &["s3"], || ceph.bucket_entries(&bucket));
 }
@@ -125,7 +94,7 @@ fn images_go_up_and_down_through_tank_api_and_delete_leaves_nothing() {
         assert_eq!(r.status, 201, "{name}: {}", seen(&r));
         assert_eq!(r.json()["image"]["checksum"], md5_hex(bytes), "{name}");
         assert_eq!(r.json()["image"]["size"], bytes.len() as u64, "{name}");
-        ids.push(id_of(&r));
+        ids.push(r.image_id());
     }
     // The bucket holds the three images under their ids, and nothing else: no part or
     // upload of a finished multipart upload remains.
@@ -170,7 +139,7 @@ fn a_1_gib_image_goes_up_in_many_parts_and_back_streamed_with_bounded_memory() {
     let (r, md5) = stream_upload(&s, SIZE, &[("x-image-meta-store", "s3"), ("x-image-meta-size", &SIZE.to_string())]);
     assert_eq!(r.status, 201, "{}", seen(&r));
     assert_eq!(r.json()["image"]["checksum"], md5.as_str());
-    let id = id_of(&r);
+    let id = r.image_id();
 
     // radosgw holds one object of 1 GiB, assembled from 64 parts (a multipart upload's
     // ETag ends in -<parts>), and no parts besides it.
@@ -221,7 +190,7 @@ fn an_upload_cut_by_its_client_leaves_no_object_and_no_multipart_upload() {
     });
     drop(client);
 
-    wait_until(Duration::from_secs(60), "the cut upload to be killed", || status_of(&s, id) == "killed");
+    wait_until(Duration::from_secs(60), "the cut upload to be killed", || s.image_status(id) == "killed");
     // The write was aborted before the image became killed: nothing may remain, neither
     // an object nor the parts and record of a multipart upload.
     assert_eq!(ceph.bucket_entries(&bucket), Vec::<String>::new());
@@ -238,7 +207,7 @@ fn an_abort_with_parts_in_flight_leaves_nothing() {
     // leave the index empty.
     let ceph = Ceph::get();
     let bucket = ceph.bucket("inflight");
-    let store = open(with(
+    let store = open(merged(
         ceph.store_json(&bucket),
         serde_json::json!({"create_bucket_on_put": true, "large_object_chunk_size": 5, "thread_pools": 4}),
     ));
@@ -261,7 +230,7 @@ fn an_abort_with_parts_in_flight_leaves_nothing() {
 fn discard_removes_the_multipart_upload_a_crash_left_and_keeps_finished_images() {
     let ceph = Ceph::get();
     let bucket = ceph.bucket("crash");
-    let store = open(with(
+    let store = open(merged(
         ceph.store_json(&bucket),
         serde_json::json!({"create_bucket_on_put": true, "large_object_size": 0, "large_object_chunk_size": 5}),
     ));
@@ -292,7 +261,7 @@ fn discard_removes_the_multipart_upload_a_crash_left_and_keeps_finished_images()
 fn glance_locations_with_their_own_server_and_keys_are_read() {
     let ceph = Ceph::get();
     let bucket = ceph.bucket("glance");
-    let store = open(with(ceph.store_json(&bucket), serde_json::json!({"create_bucket_on_put": true})));
+    let store = open(merged(ceph.store_json(&bucket), serde_json::json!({"create_bucket_on_put": true})));
     let id = "6f1b2c3d-0000-4000-8000-000000000003";
     let mut w = store.add(id, Some(11)).unwrap();
     w.write(b"from glance").unwrap();
@@ -303,7 +272,7 @@ fn glance_locations_with_their_own_server_and_keys_are_read() {
     // another bucket with keys that do not work: the location's own are used.
     let host = ceph.endpoint.trim_start_matches("http://");
     let glance = format!("s3://{}:{}@{host}/{bucket}/{id}", ceph.access_key, ceph.secret_key);
-    let elsewhere = open(with(
+    let elsewhere = open(merged(
         ceph.store_json("another-bucket"),
         serde_json::json!({"access_key": "nobody", "secret_key": "wrong"}),
     ));
@@ -327,15 +296,15 @@ fn checks_say_what_is_wrong_with_the_bucket_or_the_keys() {
     assert_eq!(e.kind, ErrorKind::NOT_FOUND);
     assert!(e.message.contains("create_bucket_on_put = true"), "{}", e.message);
     // With create_bucket_on_put the first upload makes it, so the check passes.
-    open(with(ceph.store_json(&missing), serde_json::json!({"create_bucket_on_put": true}))).check().unwrap();
+    open(merged(ceph.store_json(&missing), serde_json::json!({"create_bucket_on_put": true}))).check().unwrap();
 
     let bucket = ceph.bucket("keys");
-    open(with(ceph.store_json(&bucket), serde_json::json!({"create_bucket_on_put": true})))
+    open(merged(ceph.store_json(&bucket), serde_json::json!({"create_bucket_on_put": true})))
         .add("6f1b2c3d-0000-4000-8000-000000000004", Some(0))
         .unwrap()
         .abort()
         .unwrap();
-    let wrong = open(with(ceph.store_json(&bucket), serde_json::json!({"secret_key": "not-the-secret"})));
+    let wrong = open(merged(ceph.store_json(&bucket), serde_json::json!({"secret_key": "not-the-secret"})));
     let e = wrong.check().unwrap_err();
     assert_eq!(e.kind, ErrorKind::PERMISSION_DENIED, "{}", e.message);
     assert!(e.message.starts_with("store 's3': HEAD of bucket"), "{}", e.message);
@@ -350,11 +319,11 @@ fn tls_follows_the_hosts_scheme_and_certificates_are_verified() {
     let bucket = ceph.bucket("tls");
     let tls = serde_json::json!({"host": ceph.tls_endpoint, "create_bucket_on_put": true});
     // The system's authorities do not know the test's: refused, and said so.
-    let untrusted = open(with(ceph.store_json(&bucket), tls.clone()));
+    let untrusted = open(merged(ceph.store_json(&bucket), tls.clone()));
     let e = untrusted.check().unwrap_err();
     assert_eq!(e.kind, ErrorKind::UNAVAILABLE, "{}", e.message);
     assert!(e.message.to_lowercase().contains("certificate"), "{}", e.message);
-    let store = open(with(ceph.store_json(&bucket), with(tls, serde_json::json!({"cacert": ceph.ca}))));
+    let store = open(merged(ceph.store_json(&bucket), merged(tls, serde_json::json!({"cacert": ceph.ca}))));
     store.check().unwrap();
     let id = "6f1b2c3d-0000-4000-8000-000000000006";
     let bytes = data(6 << 20, 5);
@@ -392,7 +361,7 @@ fn a_dead_or_hung_server_answers_503_naming_the_store_and_verify_reports_it() {
         let r = s.upload(&data(1 << 20, 4), &[("x-image-meta-store", "s3"), ("x-image-meta-name", name)]);
         let took = started.elapsed();
         assert_eq!(r.status, 503, "{name}: {}", seen(&r));
-        let m = message(&r);
+        let m = r.error_message();
         assert!(m.contains("store 's3'") && m.contains(&format!("127.0.0.1:{port}")), "{name}: {m}");
         assert!(!seen(&r).contains(secret) && !seen(&r).contains("AKDEAD"), "{name}: {}", seen(&r));
         // Bounded by the store's 2 s timeout, not a hang (the bound leaves room for a slow

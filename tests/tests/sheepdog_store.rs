@@ -19,7 +19,7 @@ use tank_sdk::{image::ImageId, ErrorKind, OpenContext, Store};
 use tank_tests::{
     data, md5_hex,
     sheepdog::{self, TestServer},
-    tank, wait_until, Deployment, Server,
+    wait_until, Deployment, Server,
 };
 
 const MIB: usize = 1 << 20;
@@ -362,18 +362,6 @@ fn cluster_result_codes_become_the_right_answers_and_leave_nothing() {
     assert_eq!(r.status, 201, "the cluster serves again: {:?}", r.body);
 }
 
-fn entries(json: &str) -> Vec<Value> {
-    serde_json::from_str::<Value>(json).unwrap_or_else(|e| panic!("{e}: {json}")).as_array().unwrap().clone()
-}
-
-fn verify(d: &Deployment) -> (String, String) {
-    let config = d.root.path().join("tank.toml");
-    let (_, out, err) = tank(&["plugins", "--config", config.to_str().unwrap(), "--verify", "--json"]);
-    let list = entries(&out);
-    let e = list.iter().find(|e| e["name"] == "sheepdog").unwrap_or_else(|| panic!("no sheepdog in {out} ({err})"));
-    (e["status"].as_str().unwrap().to_owned(), e["reason"].as_str().unwrap_or_default().to_owned())
-}
-
 /// Checks that with the sheepdog table `table`, `verify` reports the store's check failed
 /// with `reason`, and an upload answers 503 naming the store within `bound`.
 fn down(table: &str, reason: &str, bound: Duration) {
@@ -381,7 +369,7 @@ fn down(table: &str, reason: &str, bound: Duration) {
     d.install("sheepdog");
     d.config(&format!("[store.sheepdog]\n{table}"));
     let started = Instant::now();
-    let (status, why) = verify(&d);
+    let (status, why) = d.verify("sheepdog");
     assert!(started.elapsed() < bound, "verify took {:?}", started.elapsed());
     assert_eq!(status, "check-failed", "{why}");
     assert!(why.contains("store 'sheepdog'") && why.contains(reason), "{why}");
@@ -430,5 +418,5 @@ fn a_silent_sheep_is_an_error_after_the_timeout_not_a_hang() {
 fn a_reachable_cluster_verifies() {
     let server = sheepdog::start();
     let d = deployment(&server, "");
-    assert_eq!(verify(&d), ("ok".to_owned(), String::new()));
+    assert_eq!(d.verify("sheepdog"), ("ok".to_owned(), String::new()));
 }
