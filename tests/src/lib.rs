@@ -264,6 +264,40 @@ pub fn merged(mut config: serde_json::Value, extra: serde_json::Value) -> serde_
 }
 
 impl Server {
+    /// Starts an upload to `store` on a raw connection, sends `sent` bytes of an image of
+    /// `size` bytes (declared with Content-Length and x-image-meta-size, or chunked when
+    /// `None`), and returns the open connection: for tests that cut an upload midway.
+    pub fn start_raw_upload(&self, store: &str, size: Option<usize>, sent: usize) -> std::net::TcpStream {
+        use std::io::Write;
+        let mut conn = std::net::TcpStream::connect(&self.addr).unwrap();
+        let length = match size {
+            Some(n) => format!("Content-Length: {n}\r\nx-image-meta-size: {n}\r\n"),
+            None => "Transfer-Encoding: chunked\r\n".to_owned(),
+        };
+        let head = format!(
+            "POST /v1/images HTTP/1.1\r\nHost: {}\r\nContent-Type: application/octet-stream\r\n\
+             x-image-meta-store: {store}\r\nx-image-meta-name: cut\r\n{length}\r\n",
+            self.addr
+        );
+        conn.write_all(head.as_bytes()).unwrap();
+        for piece in data(sent, 4).chunks(64 << 10) {
+            if size.is_none() {
+                conn.write_all(format!("{:x}\r\n", piece.len()).as_bytes()).unwrap();
+            }
+            conn.write_all(piece).unwrap();
+            if size.is_none() {
+                conn.write_all(b"\r\n").unwrap();
+            }
+        }
+        conn
+    }
+
+    /// The status of every image, killed and deleted ones too, in list order.
+    pub fn all_statuses(&self) -> Vec<String> {
+        let all = self.get("/v1/images/detail?changes-since=2000-01-01T00:00:00&is_public=none").json();
+        all["images"].as_array().unwrap().iter().map(|i| i["status"].as_str().unwrap().to_owned()).collect()
+    }
+
     /// The status of image `id`, from a HEAD (`?` when the header is missing).
     pub fn image_status(&self, id: &str) -> String {
         let head = self.head(&format!("/v1/images/{id}"));

@@ -9,8 +9,7 @@
 //! size are lowered to 1 MB, so a few MiB make a segmented image.
 
 use std::{
-    io::Write,
-    net::{TcpListener, TcpStream},
+    net::TcpListener,
     time::{Duration, Instant},
 };
 
@@ -234,38 +233,6 @@ fn images_go_through_tank_into_swift_whole_or_in_segments_and_deleting_leaves_no
     log_shows_no_secret(&s);
 }
 
-/// Starts an upload to the chase store on a raw connection, sends `sent` bytes of an image
-/// of `size` bytes (declared with Content-Length, or chunked when `None`), and returns the
-/// open connection.
-fn start_upload(s: &Server, size: Option<usize>, sent: usize) -> TcpStream {
-    let mut conn = TcpStream::connect(&s.addr).unwrap();
-    let length = match size {
-        Some(n) => format!("Content-Length: {n}\r\nx-image-meta-size: {n}\r\n"),
-        None => "Transfer-Encoding: chunked\r\n".to_owned(),
-    };
-    let head = format!(
-        "POST /v1/images HTTP/1.1\r\nHost: {}\r\nContent-Type: application/octet-stream\r\n\
-         x-image-meta-store: chase\r\nx-image-meta-name: cut\r\n{length}\r\n",
-        s.addr
-    );
-    conn.write_all(head.as_bytes()).unwrap();
-    for piece in data(sent, 4).chunks(64 << 10) {
-        if size.is_none() {
-            conn.write_all(format!("{:x}\r\n", piece.len()).as_bytes()).unwrap();
-        }
-        conn.write_all(piece).unwrap();
-        if size.is_none() {
-            conn.write_all(b"\r\n").unwrap();
-        }
-    }
-    conn
-}
-
-fn statuses(s: &Server) -> Vec<String> {
-    let all = s.get("/v1/images/detail?changes-since=2000-01-01T00:00:00&is_public=none").json();
-    all["images"].as_array().unwrap().iter().map(|i| i["status"].as_str().unwrap().to_owned()).collect()
-}
-
 #[test]
 fn an_upload_cut_off_midway_leaves_no_segment_behind() {
     let sw = swift();
@@ -273,14 +240,14 @@ fn an_upload_cut_off_midway_leaves_no_segment_behind() {
     let d = deployment(&container, SMALL_SEGMENTS);
     let s = d.start();
     for (n, size) in [None, Some(6 * MIB)].into_iter().enumerate() {
-        let conn = start_upload(&s, size, 3 * MIB);
+        let conn = s.start_raw_upload("chase", size, 3 * MIB);
         // Segments reached Swift: the store is mid-upload when the client goes away.
         wait_until(Duration::from_secs(60), "a segment in Swift", || {
             !sw.list(&format!("{container}_segments")).is_empty()
         });
         drop(conn);
         wait_until(Duration::from_secs(60), "the upload to be killed", || {
-            statuses(&s).iter().filter(|st| *st == "killed").count() == n + 1
+            s.all_statuses().iter().filter(|st| *st == "killed").count() == n + 1
         });
         assert_eq!(sw.holdings(&container), Vec::<String>::new(), "an aborted upload (size {size:?}) left data");
     }
@@ -355,7 +322,7 @@ fn an_unreachable_swift_answers_503_naming_the_store_at_once_and_shows_in_verify
     let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
     assert!(message.contains("store 'chase'"), "{message}");
     shows_no_secret(&r);
-    assert_eq!(statuses(&s), ["killed"]);
+    assert_eq!(s.all_statuses(), ["killed"]);
     assert_eq!(s.upload(b"fs still works", &[]).status, 201, "the other store serves on");
     log_shows_no_secret(&s);
 

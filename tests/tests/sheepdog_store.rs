@@ -19,7 +19,7 @@ use tank_sdk::{image::ImageId, ErrorKind, OpenContext, Store};
 use tank_tests::{
     data, md5_hex,
     sheepdog::{self, TestServer},
-    wait_until, Deployment, Server,
+    wait_until, Deployment,
 };
 
 const MIB: usize = 1 << 20;
@@ -289,55 +289,24 @@ fn images_go_through_tank_into_vdis_and_deleting_leaves_no_vdi_and_no_object() {
     assert!(server.vdis().iter().all(|v| v.name.is_empty() && v.size == 0), "only tombstones: {:?}", server.vdis());
 }
 
-/// Starts an upload to the sheepdog store on a raw connection, sends `sent` bytes of an
-/// image of `size` bytes (declared, or chunked when `None`), and returns the connection.
-fn start_upload(s: &Server, size: Option<usize>, sent: usize) -> TcpStream {
-    let mut conn = TcpStream::connect(&s.addr).unwrap();
-    let length = match size {
-        Some(n) => format!("Content-Length: {n}\r\nx-image-meta-size: {n}\r\n"),
-        None => "Transfer-Encoding: chunked\r\n".to_owned(),
-    };
-    let head = format!(
-        "POST /v1/images HTTP/1.1\r\nHost: {}\r\nContent-Type: application/octet-stream\r\n\
-         x-image-meta-store: sheepdog\r\nx-image-meta-name: cut\r\n{length}\r\n",
-        s.addr
-    );
-    conn.write_all(head.as_bytes()).unwrap();
-    for piece in data(sent, 4).chunks(64 << 10) {
-        if size.is_none() {
-            conn.write_all(format!("{:x}\r\n", piece.len()).as_bytes()).unwrap();
-        }
-        conn.write_all(piece).unwrap();
-        if size.is_none() {
-            conn.write_all(b"\r\n").unwrap();
-        }
-    }
-    conn
-}
-
-fn statuses(s: &Server) -> Vec<String> {
-    let all = s.get("/v1/images/detail?changes-since=2000-01-01T00:00:00&is_public=none").json();
-    all["images"].as_array().unwrap().iter().map(|i| i["status"].as_str().unwrap().to_owned()).collect()
-}
-
 #[test]
 fn an_upload_cut_off_midway_leaves_nothing_and_no_active_image() {
     let server = sheepdog::start();
     let d = deployment(&server, "chunk_size = 1");
     let s = d.start();
     for (n, size) in [None, Some(6 * MIB)].into_iter().enumerate() {
-        let conn = start_upload(&s, size, 3 * MIB);
+        let conn = s.start_raw_upload("sheepdog", size, 3 * MIB);
         // Objects reached the cluster: the store is mid-upload when the client goes away.
         wait_until(Duration::from_secs(60), "an object in the cluster", || !server.objects().is_empty());
         let writing = server.vdis().into_iter().find(|v| !v.name.is_empty()).expect("the VDI being written");
         assert_eq!(writing.size, 1 << 40, "marked as being written (the largest size of 1 MiB objects)");
         drop(conn);
         wait_until(Duration::from_secs(60), "the upload to be killed", || {
-            statuses(&s).iter().filter(|st| *st == "killed").count() == n + 1
+            s.all_statuses().iter().filter(|st| *st == "killed").count() == n + 1
         });
         assert_eq!(server.leftovers(), Vec::<String>::new(), "an aborted upload (size {size:?}) left data");
     }
-    assert!(!statuses(&s).iter().any(|st| st == "active"));
+    assert!(!s.all_statuses().iter().any(|st| st == "active"));
 }
 
 #[test]
@@ -356,7 +325,7 @@ fn cluster_result_codes_become_the_right_answers_and_leave_nothing() {
     let r = s.upload(&data(3 * MIB, 2), &to_sheepdog("full"));
     assert_eq!(r.status, 413, "{:?}", r.body);
     assert_eq!(server.requests(0x01), 3, "two objects were written before the cluster was full");
-    assert_eq!(statuses(&s), ["killed", "killed"]);
+    assert_eq!(s.all_statuses(), ["killed", "killed"]);
     assert_eq!(server.leftovers(), Vec::<String>::new());
     let r = s.upload(&data(3 * MIB, 3), &to_sheepdog("fine"));
     assert_eq!(r.status, 201, "the cluster serves again: {:?}", r.body);
@@ -382,7 +351,7 @@ fn down(table: &str, reason: &str, bound: Duration) {
     assert_eq!(r.status, 503, "{:?}", r.body);
     let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
     assert!(message.contains("store 'sheepdog'") && message.contains(reason), "{message}");
-    assert_eq!(statuses(&s), ["killed"]);
+    assert_eq!(s.all_statuses(), ["killed"]);
     assert_eq!(s.upload(b"fs still works", &[]).status, 201, "the other store serves on");
 }
 
