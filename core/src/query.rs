@@ -2,71 +2,111 @@
 //!
 //! A [`ListQuery`] crosses the registry-driver boundary as JSON. Drivers may answer it with
 //! their own indexes, or with [`ListQuery::page`], which any driver can call on a scan.
+//!
+//! # Queries that outlive their drivers
+//! A query's JSON leaves out every filter that is not set, and refuses (`deny_unknown_fields`)
+//! any key it does not know. A host newer than a driver can therefore send the driver every
+//! query the driver understands, and a query using a filter the driver was built without
+//! fails by name instead of being answered without the filter: an ignored visibility or
+//! member filter would show images to callers who may not see them.
 
-use std::{cmp::Ordering, collections::BTreeMap};
+use std::{
+    cmp::Ordering,
+    collections::{BTreeMap, BTreeSet},
+};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ContainerFormat, DiskFormat, Image, ImageId, Status, Timestamp};
-
-/// Who is asking: decides which images are visible.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Viewer {
-    /// Admins see every image.
-    pub is_admin: bool,
-    /// The caller's tenant, if any.
-    pub tenant: Option<String>,
-}
-
-impl Viewer {
-    /// The unauthenticated administrator of a deployment without authentication.
-    pub fn admin() -> Self {
-        Viewer { is_admin: true, tenant: None }
-    }
-
-    /// Whether this caller may see `image` at all.
-    pub fn can_see(&self, image: &Image) -> bool {
-        self.is_admin
-            || image.is_public
-            || image.owner.is_none()
-            || (self.tenant.is_some() && image.owner == self.tenant)
-            || self.tenant.as_ref().is_some_and(|t| image.members.iter().any(|m| &m.member_id == t))
-    }
-}
+pub use crate::access::Viewer;
+use crate::{ContainerFormat, DiskFormat, Image, ImageId, MemberStatus, Status, Timestamp, Visibility};
 
 /// Attribute filters; every one that is set must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Filters {
     /// Exact name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Exact status.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
     /// Exact disk format.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub disk_format: Option<DiskFormat>,
     /// Exact container format.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub container_format: Option<ContainerFormat>,
     /// Size at least this.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub size_min: Option<u64>,
     /// Size at most this.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub size_max: Option<u64>,
     /// `min_ram` at least this.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_ram: Option<u64>,
     /// `min_disk` at least this.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_disk: Option<u64>,
     /// Glance's `is_public` list filter. `Some(true)` (the API's default): public images
     /// and those the viewer owns or is a member of; `Some(false)`: private images only;
     /// `None`: no filter. A viewer who is not an admin never gets more than public, own
     /// and shared images, whatever this says.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub is_public: Option<bool>,
     /// Exact protection flag.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub protected: Option<bool>,
     /// Changed after this moment; deleted images are then included.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub changes_since: Option<Timestamp>,
     /// Shared with this tenant.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub member: Option<String>,
     /// Properties that must have exactly these values.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub properties: BTreeMap<String, String>,
+    /// Which visibilities are listed; `None`: v1's lists, which know only `is_public`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<VisibilityFilter>,
+    /// Which memberships make a shared image listed for its members; `None`: any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member_status: Option<MemberStatus>,
+    /// Exact `os_hidden` flag; `None`: hidden images too (v1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os_hidden: Option<bool>,
+    /// Exact owner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Tags the image must all have.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub tags: BTreeSet<String>,
+}
+
+/// A list's `visibility` filter (v2): images of exactly one visibility that the caller
+/// sees, or `all` of them; community images are listed only when a filter is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs)]
+pub enum VisibilityFilter {
+    Public,
+    Community,
+    Shared,
+    Private,
+    All,
+}
+
+impl VisibilityFilter {
+    /// Whether images of `visibility` pass.
+    pub fn admits(self, visibility: Visibility) -> bool {
+        match self {
+            VisibilityFilter::All => true,
+            VisibilityFilter::Public => visibility == Visibility::Public,
+            VisibilityFilter::Community => visibility == Visibility::Community,
+            VisibilityFilter::Shared => visibility == Visibility::Shared,
+            VisibilityFilter::Private => visibility == Visibility::Private,
+        }
+    }
 }
 
 /// The attribute a list is sorted by.
@@ -102,11 +142,12 @@ fn eq<T: PartialEq>(want: &Option<T>, have: Option<&T>) -> bool {
 
 /// One page of a list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Who is asking.
     pub viewer: Viewer,
     /// What must match.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Filters::is_empty")]
     pub filters: Filters,
     /// Order.
     #[serde(default)]
@@ -118,6 +159,13 @@ pub struct ListQuery {
     pub marker: Option<ImageId>,
     /// At most this many images.
     pub limit: u32,
+}
+
+impl Filters {
+    /// Whether no filter is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Filters::default()
+    }
 }
 
 impl ListQuery {
@@ -136,9 +184,16 @@ impl ListQuery {
     /// Whether `image` belongs in the result, page bounds aside.
     pub fn matches(&self, image: &Image) -> bool {
         let f = &self.filters;
+        // Statuses this code does not know are a newer host's: not listed by default.
         let hidden = match f.changes_since {
             Some(t) => image.updated_at <= t,
-            None => image.deleted || matches!(image.status, Status::Killed | Status::Deleted | Status::PendingDelete),
+            None => {
+                image.deleted
+                    || matches!(
+                        image.status,
+                        Status::Killed | Status::Deleted | Status::PendingDelete | Status::Other(_)
+                    )
+            }
         };
         if hidden || !self.listed(image) {
             return false;
@@ -154,23 +209,29 @@ impl ListQuery {
             && f.min_disk.is_none_or(|m| image.min_disk >= m)
             && f.member.as_ref().is_none_or(|t| image.members.iter().any(|m| &m.member_id == t))
             && f.properties.iter().all(|(k, v)| image.properties.get(k) == Some(v))
+            && f.os_hidden.is_none_or(|h| image.os_hidden == h)
+            && eq(&f.owner, image.owner.as_ref())
+            && f.tags.iter().all(|t| image.tags.contains(t))
     }
 
-    /// Visibility in a list (E0's registry `image_get_all`): unlike [`Viewer::can_see`],
-    /// images without an owner are listed only when public.
+    /// Visibility in a list. E0's registry `image_get_all` lists, for a caller who is not
+    /// an admin, public images and the caller's own and shared ones (unlike
+    /// [`Viewer::can_see`], images without an owner are listed only when public), and v2
+    /// adds community images when asked for them, and shared images only for members whose
+    /// membership matches `member_status`.
     fn listed(&self, image: &Image) -> bool {
-        let v = &self.viewer;
-        let mine = v
-            .tenant
-            .as_ref()
-            .is_some_and(|t| image.owner.as_ref() == Some(t) || image.members.iter().any(|m| &m.member_id == t));
-        if !(v.is_admin || image.is_public || mine) {
+        let (v, f) = (&self.viewer, &self.filters);
+        let member = v.membership(image).is_some_and(|s| f.member_status.is_none_or(|want| s == want));
+        let mine = v.owns(image) || member;
+        let wanted = f.visibility.is_none_or(|want| want.admits(image.visibility));
+        let community = image.visibility == Visibility::Community && f.visibility.is_some();
+        if !wanted || !(v.is_admin || image.is_public() || community || mine) {
             return false;
         }
-        match self.filters.is_public {
+        match f.is_public {
             None => true,
-            Some(true) => image.is_public || mine,
-            Some(false) => !image.is_public,
+            Some(true) => image.is_public() || mine,
+            Some(false) => !image.is_public(),
         }
     }
 
@@ -218,7 +279,7 @@ mod tests {
         let mut i = Image::new(ImageId::random(), Timestamp::from_unix_micros(n));
         i.name = Some(format!("img{n}"));
         i.status = Status::Active;
-        i.is_public = public;
+        i.visibility = Visibility::from_is_public(public);
         i.owner = owner.map(String::from);
         i
     }
@@ -264,7 +325,7 @@ mod tests {
     #[test]
     fn tenants_see_public_own_and_shared() {
         let mut shared = image(1, false, Some("other"));
-        shared.members.push(crate::Member { member_id: "me".into(), can_share: false });
+        shared.members.push(crate::Member::new("me", false, Timestamp::from_unix_micros(1)));
         let mine = image(2, false, Some("me"));
         let theirs = image(3, false, Some("other"));
         let public = image(4, true, Some("other"));
@@ -315,6 +376,63 @@ mod tests {
         assert!(q.matches(&a));
         q.filters.size_max = Some(99);
         assert!(!q.matches(&a));
+    }
+
+    #[test]
+    fn query_json_leaves_out_what_is_unset_and_refuses_what_it_does_not_know() {
+        let q = ListQuery::new(Viewer::admin());
+        let json = serde_json::to_value(&q).unwrap();
+        assert!(json.get("filters").is_none(), "no filter, no key: {json}");
+        let mut q = q;
+        q.filters.size_min = Some(3);
+        let json = serde_json::to_value(&q).unwrap();
+        assert_eq!(json["filters"], serde_json::json!({"size_min": 3}), "only what is set");
+        let mut future = json.clone();
+        future["filters"]["colour"] = "blue".into();
+        let e = serde_json::from_value::<ListQuery>(future).unwrap_err().to_string();
+        assert!(e.contains("unknown field `colour`"), "{e}");
+        let mut future = json;
+        future["sort_key"] = "popularity".into();
+        let e = serde_json::from_value::<ListQuery>(future).unwrap_err().to_string();
+        assert!(e.contains("unknown variant `popularity`"), "{e}");
+    }
+
+    #[test]
+    fn v2_visibility_member_status_tags_and_os_hidden_filter() {
+        use crate::{Member, MemberStatus};
+        let mut community = image(1, false, Some("other"));
+        community.visibility = Visibility::Community;
+        let mut pending = image(2, false, Some("other"));
+        pending.members.push(Member::new("me", false, Timestamp::from_unix_micros(1)));
+        let mut accepted = image(3, false, Some("other"));
+        let mut m = Member::new("me", false, Timestamp::from_unix_micros(1));
+        m.status = MemberStatus::Accepted;
+        accepted.members.push(m);
+        let mut private_member = accepted.clone();
+        private_member.id = ImageId::random();
+        private_member.name = Some("img4".into());
+        private_member.visibility = Visibility::Private;
+        let mut hidden = image(5, true, Some("other"));
+        hidden.os_hidden = true;
+        hidden.tags.insert("gold".into());
+        let all = [community, pending, accepted, private_member, hidden];
+        let names =
+            |q: &ListQuery| -> Vec<String> { q.page(all.clone(), None).into_iter().map(|i| i.name.unwrap()).collect() };
+        let me = Viewer { is_admin: false, tenant: Some("me".into()) };
+        let mut q = ListQuery::new(me);
+        assert_eq!(names(&q), ["img5", "img3", "img2"], "v1: any membership, no community, no private members");
+        q.filters.member_status = Some(MemberStatus::Accepted);
+        q.filters.os_hidden = Some(false);
+        assert_eq!(names(&q), ["img3"], "v2's default: accepted memberships, no hidden images");
+        q.filters.visibility = Some(VisibilityFilter::Community);
+        assert_eq!(names(&q), ["img1"], "community images when asked for");
+        q.filters.visibility = Some(VisibilityFilter::All);
+        assert_eq!(names(&q), ["img3", "img1"]);
+        q.filters = Filters::default();
+        q.filters.tags.insert("gold".into());
+        assert_eq!(names(&q), ["img5"]);
+        q.filters.owner = Some("nobody".into());
+        assert!(names(&q).is_empty());
     }
 
     #[test]
