@@ -59,7 +59,7 @@ mod store;
 pub mod conformance;
 
 pub use error::{Error, ErrorKind, Result};
-pub use registry::{RegistryDriver, Revision, Revisioned};
+pub use registry::{RegistryDriver, Revision, Revisioned, USAGE_OP};
 pub use store::{OpenContext, Reader, Store, Writer};
 /// The image domain that registry drivers store and query.
 pub use tank_core as image;

@@ -1,7 +1,12 @@
 //! The registry-driver trait a plugin author implements, and its generation-1 adapter.
 //!
 //! Records cross the boundary as `tank_core` JSON, so the ABI does not change when the
-//! image model gains a field; drivers store the JSON they are given and give it back.
+//! image model gains a field. A driver reads records into [`Image`], which keeps fields and
+//! statuses this SDK does not know ([`Image::extra`], `Status::Other`) and writes them back
+//! unchanged, so a record a newer host wrote survives a driver built before it. List
+//! queries are the other way round: one naming a filter this SDK does not know is refused
+//! with [`crate::ErrorKind::UNSUPPORTED`] before the driver sees it, never answered without
+//! the filter.
 
 use abi_stable::std_types::{RResult, RStr, RString};
 
@@ -66,13 +71,50 @@ pub trait RegistryDriver: Send + Sync + 'static {
         Ok(())
     }
 
+    /// The bytes `owner`'s images hold, summed over [`Image::stored_bytes`]: what the
+    /// host's storage quota is answered from, so that a driver that keeps this figure
+    /// up to date saves the host a scan of every record per upload. The default answers
+    /// [`crate::ErrorKind::UNSUPPORTED`], and the host then scans.
+    ///
+    /// It crosses the ABI as the optional operation [`USAGE_OP`].
+    fn usage(&self, owner: &str) -> Result<u64> {
+        let _ = owner;
+        Err(Error::unsupported("this registry driver keeps no usage figures"))
+    }
+
     /// An optional operation; the default knows none.
     fn call(&self, op: &str, _payload: &str) -> Result<String> {
         Err(Error::unsupported(format!("this registry driver has no operation {op:?}")))
     }
 }
 
+/// The optional operation behind [`RegistryDriver::usage`]: payload `{"owner": "<owner>"}`,
+/// answer `{"bytes": <n>}`.
+pub const USAGE_OP: &str = "usage";
+
+#[derive(serde::Deserialize)]
+struct UsageQuestion {
+    owner: String,
+}
+
 pub(crate) struct RegistryAdapter<R>(pub(crate) R);
+
+/// A list query, refused by name when it holds what this SDK does not know: a key (a
+/// filter added after it) or a value (a sort key, a status).
+fn list_query(json: RStr<'_>) -> Result<ListQuery> {
+    serde_json::from_str(json.as_str()).map_err(|e| {
+        let what = e.to_string();
+        if what.starts_with("unknown field") || what.starts_with("unknown variant") {
+            Error::unsupported(format!(
+                "this registry driver (tank-sdk {}) cannot answer the list query: {what}; upgrade the registry \
+                 driver plugin to one built with the host's tank-sdk",
+                env!("CARGO_PKG_VERSION")
+            ))
+        } else {
+            Error::invalid_input(format!("list query is not valid JSON: {what}"))
+        }
+    })
+}
 
 fn from_json<T: serde::de::DeserializeOwned>(what: &str, json: RStr<'_>) -> Result<T> {
     serde_json::from_str(json.as_str()).map_err(|e| Error::invalid_input(format!("{what} is not valid JSON: {e}")))
@@ -113,7 +155,7 @@ impl<R: RegistryDriver> RegistryV1 for RegistryAdapter<R> {
     }
 
     fn list(&self, query: RStr<'_>) -> RResult<RString, PluginError> {
-        guard(|| to_json(&self.0.list(&from_json("list query", query)?)?))
+        guard(|| to_json(&self.0.list(&list_query(query)?)?))
     }
 
     fn with_status(&self, statuses: RStr<'_>) -> RResult<RString, PluginError> {
@@ -128,6 +170,13 @@ impl<R: RegistryDriver> RegistryV1 for RegistryAdapter<R> {
     }
 
     fn call(&self, op: RStr<'_>, payload: RStr<'_>) -> RResult<RString, PluginError> {
-        guard(|| self.0.call(op.as_str(), payload.as_str()).map(RString::from))
+        guard(|| {
+            if op.as_str() == USAGE_OP {
+                let question: UsageQuestion = from_json("usage question", payload)?;
+                let bytes = self.0.usage(&question.owner)?;
+                return Ok(RString::from(serde_json::json!({ "bytes": bytes }).to_string()));
+            }
+            self.0.call(op.as_str(), payload.as_str()).map(RString::from)
+        })
     }
 }

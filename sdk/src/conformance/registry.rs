@@ -16,6 +16,13 @@
 //!   gap and no repeat; a marker naming no image is `INVALID_INPUT`.
 //! - `with_status` returns exactly the images in those statuses, deleted ones included.
 //! - `remove` forgets an image; removing it again is `NOT_FOUND`.
+//! - Records keep what the driver does not know: a record carrying fields, nested fields
+//!   and a status that this SDK has never heard of (a newer host's) comes back from `get`,
+//!   `update`, `list` and `with_status` exactly as it was written.
+//! - A list query naming a filter or sort key the driver does not know is refused with
+//!   `UNSUPPORTED`, naming it (the SDK's adapter does this for every driver).
+//! - If the driver answers [`USAGE_OP`](crate::USAGE_OP), every owner's figure is the sum
+//!   of [`Image::stored_bytes`] over its records, through creates, updates and removes.
 //!
 //! The suite needs an **empty** database and leaves it empty when it passes.
 
@@ -27,10 +34,11 @@ use crate::{
     abi::{PluginError, RegistryV1_TO},
     export::{open_registry_in_process, Meta},
     image::{
-        query::{Filters, ListQuery, SortDir, SortKey, Viewer},
-        ContainerFormat, DiskFormat, Image, ImageId, Location, Member, Status, Timestamp,
+        query::{Filters, ListQuery, SortDir, SortKey, Viewer, VisibilityFilter},
+        ContainerFormat, DiskFormat, Image, ImageId, ImageLocation, Location, Member, MemberStatus, Status, Timestamp,
+        Upload, Visibility,
     },
-    Error, ErrorKind, RegistryDriver,
+    Error, ErrorKind, RegistryDriver, USAGE_OP,
 };
 
 /// Runs every registry case against driver type `R`, opened as the host would open it
@@ -52,7 +60,7 @@ pub fn run<R: RegistryDriver + Meta>(config: serde_json::Value, config_dir: &Pat
 /// As [`run`].
 pub fn run_object<'a>(registry: &'a RegistryV1_TO<'static, RBox<()>>) {
     let s = Suite { r: registry };
-    let cases: [(&str, Case<'a>); 12] = [
+    let cases: [(&str, Case<'a>); 15] = [
         ("create_get_round_trip", Suite::create_get_round_trip),
         ("duplicates_and_unknown_ids", Suite::duplicates_and_unknown_ids),
         ("updates_are_compare_and_swap", Suite::updates_are_compare_and_swap),
@@ -65,10 +73,14 @@ pub fn run_object<'a>(registry: &'a RegistryV1_TO<'static, RBox<()>>) {
         ("unknown_marker_is_invalid_input", Suite::unknown_marker_is_invalid_input),
         ("with_status_finds_exactly_those", Suite::with_status_finds_exactly_those),
         ("remove_forgets", Suite::remove_forgets),
+        ("records_keep_what_the_driver_does_not_know", Suite::records_keep_what_the_driver_does_not_know),
+        ("queries_the_driver_does_not_know_are_refused", Suite::queries_the_driver_does_not_know_are_refused),
+        ("usage_is_the_sum_of_stored_bytes", Suite::usage_is_the_sum_of_stored_bytes),
     ];
     for (case, f) in cases {
         f(&s, case);
-        let left = s.with_status(case, &Status::ALL);
+        let every: Vec<Status> = Status::KNOWN.into_iter().chain([Status::from_record("archived")]).collect();
+        let left = s.with_status(case, &every);
         if !left.is_empty() {
             let ids: Vec<String> = left.iter().map(|i| i.id.to_string()).collect();
             fail(case, format!("after the case the database still holds {ids:?}; every case removes its images"));
@@ -121,14 +133,14 @@ fn image(n: i64) -> Image {
         i.deleted_at = Some(at(n + 500));
     }
     i.updated_at = at(1_000 - n);
-    i.is_public = n % 2 == 0;
+    i.visibility = Visibility::from_is_public(n % 2 == 0);
     i.owner = match n % 3 {
         0 => None,
         1 => Some("tenant-a".into()),
         _ => Some("tenant-b".into()),
     };
     if n % 4 == 1 {
-        i.members.push(Member { member_id: "tenant-a".into(), can_share: false });
+        i.members.push(Member::new("tenant-a", false, at(n)));
     }
     i.disk_format = Some(if n % 2 == 0 { DiskFormat::Qcow2 } else { DiskFormat::Raw });
     i.properties.insert("n".into(), n.to_string());
@@ -153,7 +165,8 @@ const SORT_KEYS: [SortKey; 8] = [
 /// decide), pairs of images share `created_at` (so `id` decides), some values are unset
 /// (`None` sorts first), one name holds a NUL byte and one is a prefix of others, one
 /// `created_at` is before 1970 and one size is `u64::MAX` (so an index's byte encoding of
-/// signs and widths is tested), every status occurs, and images are shared with tenants.
+/// signs and widths is tested), every status and visibility occurs, and images are shared
+/// with tenants whose memberships differ.
 fn listed(n: i64) -> Image {
     let created = if n == 7 { Timestamp::from_unix_micros(-1_000_000) } else { at(n / 2) };
     let mut i = Image::new(ImageId::random(), created);
@@ -171,7 +184,9 @@ fn listed(n: i64) -> Image {
         Status::Killed,
         Status::PendingDelete,
         Status::Deleted,
-    ][n as usize % 7];
+        Status::Deactivated,
+    ][n as usize % 8]
+        .clone();
     i.deleted = i.status == Status::Deleted;
     if matches!(i.status, Status::Deleted | Status::PendingDelete) {
         i.deleted_at = Some(at(1_000));
@@ -181,18 +196,30 @@ fn listed(n: i64) -> Image {
     i.container_format = (n % 4 != 0).then(|| ContainerFormat::ALL[n as usize % ContainerFormat::ALL.len()]);
     i.min_ram = (n as u64 % 4) * 512;
     i.min_disk = (n as u64 % 6) * 10;
-    i.is_public = n % 3 == 0;
+    i.visibility = match (n % 3, n % 5) {
+        (0, _) => Visibility::Public,
+        (_, 1) => Visibility::Community,
+        (_, 2) => Visibility::Private,
+        _ => Visibility::Shared,
+    };
     i.protected = n % 5 == 1;
+    i.os_hidden = n % 7 == 2;
+    if n % 4 == 3 {
+        i.tags.insert("gold".into());
+    }
+    if n % 6 == 1 {
+        i.tags.extend(["gold".into(), "beta".into()]);
+    }
     i.owner = match n % 4 {
         0 => None,
         1 => Some("tenant-a".into()),
         _ => Some("tenant-b".into()),
     };
-    let member = |t: &str, can_share| Member { member_id: t.into(), can_share };
+    let member = |t: &str, can_share, status| Member { status, ..Member::new(t, can_share, at(n)) };
     i.members = match n % 6 {
-        2 => vec![member("tenant-a", false)],
-        3 => vec![member("tenant-c", true), member("tenant-a", false)],
-        5 => vec![member("tenant-d", false)],
+        2 => vec![member("tenant-a", false, MemberStatus::Accepted)],
+        3 => vec![member("tenant-c", true, MemberStatus::Pending), member("tenant-a", false, MemberStatus::Rejected)],
+        5 => vec![member("tenant-d", false, MemberStatus::Accepted)],
         _ => Vec::new(),
     };
     i.properties.insert("n".into(), n.to_string());
@@ -262,9 +289,19 @@ impl Suite<'_> {
         img.deleted_at = Some(at(77));
         img.deleted = true;
         img.properties.insert("kernel_id".into(), "a b/c ü \"quoted\"".into());
-        img.members.push(Member { member_id: "tenant-c".into(), can_share: true });
-        img.store = Some("filesystem".into());
-        img.location = Some(Location::parse("file:///var/lib/tank/images/x").expect("a valid location"));
+        img.members.push(Member { status: MemberStatus::Rejected, ..Member::new("tenant-c", true, at(9)) });
+        img.visibility = Visibility::Community;
+        img.os_hidden = true;
+        img.virtual_size = Some(u64::MAX / 5);
+        img.os_hash_algo = Some("sha512".into());
+        img.os_hash_value = Some("ab".repeat(64));
+        img.tags.extend(["a tag".into(), "ü".into()]);
+        let mut stored =
+            ImageLocation::stored(Location::parse("file:///var/lib/tank/images/x").expect("a valid location"), "fs");
+        stored.metadata.insert("store".into(), "fs".into());
+        let external = ImageLocation::external(Location::parse("https://example.com/x.img").expect("a valid location"));
+        img.locations = vec![stored, external];
+        img.upload = Some(Upload { node: "node-1".into(), token: "t".into(), store: "fs".into(), lease_until: at(5) });
         self.create(case, &img);
         let (_, back) = self.get(case, img.id);
         if back != img {
@@ -324,10 +361,7 @@ impl Suite<'_> {
 
     fn members_are_stored_and_returned(&self, case: &str) {
         let mut img = image(7);
-        img.members = vec![
-            Member { member_id: "tenant-a".into(), can_share: false },
-            Member { member_id: "tenant-b".into(), can_share: true },
-        ];
+        img.members = vec![Member::new("tenant-a", false, at(1)), Member::new("tenant-b", true, at(2))];
         let mut rev = self.create(case, &img);
         let steps: [&[(&str, bool)]; 3] = [&[("tenant-c", true)], &[("tenant-c", false), ("tenant-a", true)], &[]];
         for members in steps {
@@ -336,7 +370,7 @@ impl Suite<'_> {
                 fail(case, format!("get returned members {:?}, but {:?} were stored", back.members, img.members));
             }
             rev = r;
-            img.members = members.iter().map(|&(m, s)| Member { member_id: m.into(), can_share: s }).collect();
+            img.members = members.iter().map(|&(m, s)| Member::new(m, s, at(3))).collect();
             rev = ok(case, "update of the members", self.update(&img, rev));
         }
         let (_, back) = self.get(case, img.id);
@@ -345,8 +379,8 @@ impl Suite<'_> {
         }
         // Shared again: a list finds it through the member filter and the member's view,
         // with its members in the answer.
-        img.members = vec![Member { member_id: "tenant-z".into(), can_share: true }];
-        img.is_public = false;
+        img.members = vec![Member::new("tenant-z", true, at(4))];
+        img.visibility = Visibility::Shared;
         img.owner = Some("tenant-y".into());
         img.status = Status::Active;
         ok(case, "update of the members", self.update(&img, rev));
@@ -539,6 +573,14 @@ impl Suite<'_> {
                 let mut q = ListQuery { limit: u32::MAX, ..q };
                 q.filters.changes_since = Some(at(990));
                 self.expect_page(case, all, &q, "what this viewer sees changed, deleted images included");
+                // Images API v2's default list, and its visibility filters.
+                let mut q = ListQuery { limit: u32::MAX, ..ListQuery::new(v.clone()) };
+                (q.filters.member_status, q.filters.os_hidden) = (Some(MemberStatus::Accepted), Some(false));
+                self.expect_page(case, all, &q, "what this viewer sees in a v2 list");
+                for filter in [VisibilityFilter::Community, VisibilityFilter::Shared, VisibilityFilter::All] {
+                    q.filters.visibility = Some(filter);
+                    self.expect_page(case, all, &q, "what this viewer sees of one visibility");
+                }
             }
         });
     }
@@ -583,6 +625,18 @@ impl Suite<'_> {
                 f.properties.insert("parity".into(), "odd".into());
             });
             add("properties, none", &|f| drop(f.properties.insert("os".into(), "plan9".into())));
+            add("visibility private", &|f| f.visibility = Some(VisibilityFilter::Private));
+            add("visibility community", &|f| f.visibility = Some(VisibilityFilter::Community));
+            add("visibility all", &|f| f.visibility = Some(VisibilityFilter::All));
+            add("member_status pending", &|f| f.member_status = Some(MemberStatus::Pending));
+            add("os_hidden true", &|f| f.os_hidden = Some(true));
+            add("os_hidden false", &|f| f.os_hidden = Some(false));
+            add("owner", &|f| f.owner = Some("tenant-a".into()));
+            add("tag", &|f| {
+                f.tags.insert("gold".into());
+            });
+            add("two tags", &|f| f.tags.extend(["gold".into(), "beta".into()]));
+            add("status deactivated", &|f| f.status = Some(Status::Deactivated));
             add("many filters", &|f| {
                 (f.is_public, f.min_ram, f.size_max) = (Some(false), Some(512), Some(5_000));
                 f.properties.insert("parity".into(), "even".into());
@@ -657,6 +711,175 @@ impl Suite<'_> {
         self.remove(case, img.id);
         self.remove(case, keep.id);
     }
+
+    /// A record as a newer host might write it: a status, fields and nested fields this
+    /// SDK does not know.
+    fn from_the_future(&self, n: i64) -> serde_json::Value {
+        let mut img = image(n);
+        img.members.push(Member::new("tenant-f", false, at(n)));
+        img.locations.push(ImageLocation::stored(Location::parse("file:///var/x").expect("a valid location"), "fs"));
+        let mut record = serde_json::to_value(&img).expect("an image encodes");
+        record["status"] = "archived".into();
+        record["schema"] = 99.into();
+        record["retention"] = serde_json::json!({"days": 30, "tiers": ["hot", "cold"], "none": null});
+        record["members"][0]["expires_at"] = "2040-01-01T00:00:00".into();
+        record["locations"][0]["checked"] = true.into();
+        record
+    }
+
+    fn get_json(&self, case: &str, id: &str) -> (u64, serde_json::Value) {
+        let rec = ok(case, "get", self.r.get(id.into()));
+        let value = serde_json::from_str(rec.json.as_str())
+            .unwrap_or_else(|e| fail(case, format!("get returned a record that is not JSON: {e}")));
+        (rec.revision, value)
+    }
+
+    fn records_keep_what_the_driver_does_not_know(&self, case: &str) {
+        // Compared from the second write on: the first read may write the schema this
+        // SDK writes, and nothing else may differ.
+        let mut record = self.from_the_future(70);
+        let id = record["id"].as_str().expect("an id").to_owned();
+        ok(case, "create of a newer host's record", self.r.create(record.to_string().as_str().into()));
+        let (rev, mut back) = self.get_json(case, &id);
+        back["schema"] = record["schema"].clone();
+        if back != record {
+            fail(
+                case,
+                format!(
+                    "a record with fields this driver does not know came back changed:
+ got {back}
+want {record}"
+                ),
+            );
+        }
+        record["retention"]["days"] = 31.into();
+        record["name"] = "renamed by the newer host".into();
+        ok(
+            case,
+            "update of a newer host's record",
+            self.r.update(id.as_str().into(), rev, record.to_string().as_str().into()),
+        );
+        let (_, mut back) = self.get_json(case, &id);
+        back["schema"] = record["schema"].clone();
+        if back != record {
+            fail(
+                case,
+                format!(
+                    "after an update the record came back changed:
+ got {back}
+want {record}"
+                ),
+            );
+        }
+        let future = Status::from_record("archived");
+        let found = self.with_status(case, std::slice::from_ref(&future));
+        if found.len() != 1
+            || found[0].id.to_string() != id
+            || found[0].extra.get("retention") != record.get("retention")
+        {
+            fail(case, format!("with_status [archived] returned {found:?}"));
+        }
+        let mut q = ListQuery { limit: u32::MAX, ..ListQuery::new(Viewer::admin()) };
+        q.filters.changes_since = Some(at(0));
+        let listed = self.list(case, &q);
+        if !listed.iter().any(|i| i.id.to_string() == id && i.status == future && i.extra == found[0].extra) {
+            fail(case, format!("a list with changes_since did not return the record as stored: {listed:?}"));
+        }
+        ok(case, "remove", self.r.remove(id.as_str().into()));
+    }
+
+    fn queries_the_driver_does_not_know_are_refused(&self, case: &str) {
+        let img = image(71);
+        self.create(case, &img);
+        let known = serde_json::to_value(ListQuery::new(Viewer::admin())).expect("a query encodes");
+        let mut filter = known.clone();
+        filter["filters"] = serde_json::json!({"colour": "blue"});
+        let mut sort = known.clone();
+        sort["sort_key"] = "popularity".into();
+        let mut top = known;
+        top["consistency"] = "strong".into();
+        for (what, q, name) in [
+            ("an unknown filter", filter, "colour"),
+            ("an unknown sort key", sort, "popularity"),
+            ("an unknown query field", top, "consistency"),
+        ] {
+            match self.r.list(q.to_string().as_str().into()).into_result() {
+                Ok(page) => fail(case, format!("a list with {what} ({name}) was answered: {page}")),
+                Err(e) if e.kind != ErrorKind::UNSUPPORTED || !e.message.contains(name) => fail(
+                    case,
+                    format!("a list with {what} gave {:?} {:?}; want unsupported naming {name}", e.kind, e.message),
+                ),
+                Err(_) => {}
+            }
+        }
+        self.remove(case, img.id);
+    }
+
+    /// The driver's usage figure of `owner`, or `None` when it keeps none.
+    fn usage(&self, case: &str, owner: &str) -> Option<u64> {
+        let question = serde_json::json!({ "owner": owner }).to_string();
+        match self.r.call(USAGE_OP.into(), question.as_str().into()).into_result() {
+            Ok(answer) => {
+                let v: serde_json::Value = serde_json::from_str(answer.as_str())
+                    .unwrap_or_else(|e| fail(case, format!("the usage answer is not JSON: {e}")));
+                Some(v["bytes"].as_u64().unwrap_or_else(|| fail(case, format!("the usage answer has no bytes: {v}"))))
+            }
+            Err(e) if e.kind == ErrorKind::UNSUPPORTED => None,
+            Err(e) => fail(case, format!("usage failed: {} ({:?})", e.message, e.kind)),
+        }
+    }
+
+    fn usage_is_the_sum_of_stored_bytes(&self, case: &str) {
+        if self.usage(case, "tenant-u").is_none() {
+            return; // An optional operation this driver does not have: the host scans.
+        }
+        let mut images: Vec<(u64, Image)> = Vec::new();
+        let check = |images: &[(u64, Image)], step: &str| {
+            for owner in ["tenant-u", "tenant-v", "tenant-none"] {
+                let want: u64 = images
+                    .iter()
+                    .filter(|(_, i)| i.owner.as_deref() == Some(owner))
+                    .map(|(_, i)| i.stored_bytes())
+                    .sum();
+                let got = self.usage(case, owner).unwrap_or_else(|| fail(case, "usage stopped being answered"));
+                if got != want {
+                    fail(case, format!("after {step}, usage of {owner} is {got}, want {want}"));
+                }
+            }
+        };
+        for n in 0..12 {
+            let mut i = image(80 + n);
+            i.owner = Some(if n % 3 == 0 { "tenant-v" } else { "tenant-u" }.into());
+            i.size = 1_000 * (n as u64 + 1);
+            i.status = [Status::Active, Status::Saving, Status::Queued, Status::Killed][n as usize % 4].clone();
+            let rev = self.create(case, &i);
+            images.push((rev, i));
+        }
+        check(&images, "the creates");
+        for (rev, i) in images.iter_mut().take(6) {
+            // Sizes change, images change hands, die and are deleted.
+            i.size += 7;
+            i.status = match i.status {
+                Status::Active => Status::PendingDelete,
+                Status::Saving => Status::Active,
+                Status::Queued => Status::Saving,
+                _ => Status::Deleted,
+            };
+            if i.status == Status::Deleted {
+                i.deleted = true;
+            }
+            i.owner = if i.owner.as_deref() == Some("tenant-v") { Some("tenant-u".into()) } else { i.owner.clone() };
+            *rev = ok(case, "update", self.update(i, *rev));
+        }
+        check(&images, "the updates");
+        for (_, i) in images.drain(..5) {
+            self.remove(case, i.id);
+        }
+        check(&images, "the removes");
+        for (_, i) in images {
+            self.remove(case, i.id);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -692,6 +915,8 @@ mod tests {
         UnknownMarkerStartsOver,
         WithStatusSkipsDeleted,
         RemoveKeepsRecord,
+        DropsUnknownFields,
+        UsageCountsEverything,
     }
 
     struct Mem {
@@ -718,6 +943,9 @@ mod tests {
             let mut image = image.clone();
             if self.fault == Fault::DropsMembers {
                 image.members.clear();
+            }
+            if self.fault == Fault::DropsUnknownFields {
+                image.extra.clear();
             }
             let mut r = self.records.lock().unwrap();
             if r.contains_key(&image.id) && self.fault != Fault::DuplicatesOverwrite {
@@ -764,6 +992,15 @@ mod tests {
                 return Ok(());
             }
             r.remove(&id).map(drop).ok_or_else(|| Error::not_found(id.to_string()))
+        }
+
+        fn usage(&self, owner: &str) -> Result<u64> {
+            let r = self.records.lock().unwrap();
+            let mine = r.values().map(|(_, i)| i).filter(|i| i.owner.as_deref() == Some(owner));
+            Ok(match self.fault {
+                Fault::UsageCountsEverything => mine.map(|i| i.size).sum(),
+                _ => mine.map(Image::stored_bytes).sum(),
+            })
         }
 
         fn list(&self, query: &ListQuery) -> Result<Vec<Image>> {
@@ -843,6 +1080,8 @@ mod tests {
             ("unknown_marker_starts_over", "unknown_marker_is_invalid_input", "gave success, not invalid-input"),
             ("with_status_skips_deleted", "with_status_finds_exactly_those", "want"),
             ("remove_keeps_record", "create_get_round_trip", "the database still holds"),
+            ("drops_unknown_fields", "records_keep_what_the_driver_does_not_know", "came back changed"),
+            ("usage_counts_everything", "usage_is_the_sum_of_stored_bytes", "after the creates, usage of"),
         ];
         for (fault, case, detail) in faults {
             let msg = suite_with(fault).unwrap_or_else(|| panic!("the suite passed a driver with fault {fault}"));
