@@ -132,6 +132,18 @@ impl RegistryDriver for RemoteDriver {
         Ok(self.decode::<ImagesAnswer>(&path, &answer)?.images)
     }
 
+    /// The registry's driver answers: the figure lives where the records do.
+    fn usage(&self, owner: &str) -> Result<u64> {
+        #[derive(Deserialize)]
+        struct Usage {
+            bytes: u64,
+        }
+        let answer = self.call(tank_sdk::USAGE_OP, &serde_json::json!({ "owner": owner }).to_string())?;
+        serde_json::from_str::<Usage>(&answer)
+            .map(|u| u.bytes)
+            .map_err(|e| error::bad_answer(self.http.base(), "/tank/call/usage", e))
+    }
+
     fn check(&self) -> Result<()> {
         self.call_ok(Method::GET, "/tank/check", None, None, StatusCode::OK, On409::Conflict).map(drop)
     }

@@ -1,5 +1,6 @@
-//! The sled driver's operations: one record per image, keyset indexes for lists, every
-//! write a transaction over the record and its index keys, flushed before it returns.
+//! The sled driver's operations: one record per image, keyset indexes for lists, a usage
+//! figure per owner for the storage quota, every write a transaction over the record, its
+//! index keys and its owner's figure, flushed before it returns.
 
 use std::{ops::Bound, path::PathBuf};
 
@@ -27,8 +28,9 @@ struct Record {
 
 /// The `meta` tree's key that says which index layout the database has.
 const INDEX_VERSION_KEY: &[u8] = b"index_version";
-/// The index layout this driver writes: [`index::INDEXED`] with [`index::entry`] keys.
-const INDEX_VERSION: &[u8] = b"1";
+/// The index layout this driver writes: [`index::INDEXED`] with [`index::entry`] keys, and
+/// the `usage` tree (since 2).
+const INDEX_VERSION: &[u8] = b"2";
 
 /// Image metadata in sled.
 pub struct SledDriver {
@@ -38,6 +40,8 @@ pub struct SledDriver {
     records: Tree,
     /// One tree per entry of [`index::INDEXED`], in that order; values are empty.
     indexes: Vec<Tree>,
+    /// Per owner, the sum of [`Image::stored_bytes`] of its records, big-endian.
+    usage: Tree,
     /// The database directory, for error messages.
     path: PathBuf,
 }
@@ -84,14 +88,34 @@ impl SledDriver {
         }
     }
 
-    /// Runs `f` as one transaction over the records (`tx[0]`) and every index
-    /// (`tx[1..]`, in [`index::INDEXED`] order): all of its writes happen or none does.
+    /// Runs `f` as one transaction over the records (`tx[0]`), every index (`tx[1..=N]`,
+    /// in [`index::INDEXED`] order) and the usage figures (`tx[N + 1]`): all of its writes
+    /// happen or none does.
     fn transaction<T>(&self, what: &str, f: impl Fn(&[TransactionalTree]) -> TxResult<T>) -> Result<T> {
-        let trees: Vec<&Tree> = std::iter::once(&self.records).chain(&self.indexes).collect();
+        let trees: Vec<&Tree> =
+            std::iter::once(&self.records).chain(&self.indexes).chain(std::iter::once(&self.usage)).collect();
         trees[..].transaction(|tx| f(tx)).map_err(|e| match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => error::backend(&self.path, what, e),
         })
+    }
+
+    /// Adds `image`'s stored bytes to its owner's figure (`sign` 1), or takes them off
+    /// (`sign` -1), inside a transaction.
+    fn count(tx: &[TransactionalTree], image: &Image, sign: i8) -> TxResult<()> {
+        let (Some(owner), bytes) = (image.owner.as_deref(), image.stored_bytes()) else { return Ok(()) };
+        if bytes == 0 {
+            return Ok(());
+        }
+        let usage = &tx[index::INDEXED.len() + 1];
+        let now = usage.get(owner.as_bytes())?.map_or(0, |v| index::decode_u64(&v));
+        let next = if sign > 0 { now.saturating_add(bytes) } else { now.saturating_sub(bytes) };
+        if next == 0 {
+            usage.remove(owner.as_bytes())?;
+        } else {
+            usage.insert(owner.as_bytes(), &next.to_be_bytes())?;
+        }
+        Ok(())
     }
 
     /// The index keys of `image`, in [`index::INDEXED`] order.
@@ -119,6 +143,7 @@ impl SledDriver {
             return Ok(());
         }
         let mut batches: Vec<sled::Batch> = self.indexes.iter().map(|_| sled::Batch::default()).collect();
+        let mut usage: std::collections::BTreeMap<String, u64> = Default::default();
         for kv in self.records.iter() {
             let (k, v) = kv.map_err(self.backend("indexing"))?;
             // A record that does not decode is left out of the indexes rather than
@@ -127,11 +152,20 @@ impl SledDriver {
             for (batch, entry) in batches.iter_mut().zip(Self::entries(&image)) {
                 batch.insert(entry, &[]);
             }
+            if let Some(owner) = image.owner.clone() {
+                *usage.entry(owner).or_default() += image.stored_bytes();
+            }
         }
         for (tree, batch) in self.indexes.iter().zip(batches) {
             tree.clear().map_err(self.backend("indexing"))?;
             tree.apply_batch(batch).map_err(self.backend("indexing"))?;
         }
+        let mut figures = sled::Batch::default();
+        for (owner, bytes) in usage.into_iter().filter(|(_, b)| *b > 0) {
+            figures.insert(owner.as_bytes(), &bytes.to_be_bytes());
+        }
+        self.usage.clear().map_err(self.backend("indexing"))?;
+        self.usage.apply_batch(figures).map_err(self.backend("indexing"))?;
         meta.insert(INDEX_VERSION_KEY, INDEX_VERSION).map_err(self.backend("writing the index version"))?;
         self.flush()
     }
@@ -152,7 +186,8 @@ impl RegistryDriver for SledDriver {
             .map(|(_, name)| db.open_tree(name))
             .collect::<sled::Result<Vec<_>>>()
             .map_err(|e| error::backend(&path, "opening the indexes", e))?;
-        let driver = SledDriver { db, records, indexes, path };
+        let usage = db.open_tree("usage").map_err(|e| error::backend(&path, "opening the usage figures", e))?;
+        let driver = SledDriver { db, records, indexes, usage, path };
         driver.build_indexes()?;
         Ok(driver)
     }
@@ -170,7 +205,7 @@ impl RegistryDriver for SledDriver {
             for (tree, entry) in tx[1..].iter().zip(Self::entries(image)) {
                 tree.insert(entry, &[])?;
             }
-            Ok(())
+            Self::count(tx, image, 1)
         })?;
         self.flush()?;
         Ok(1)
@@ -203,7 +238,8 @@ impl RegistryDriver for SledDriver {
                     tree.insert(now, &[])?;
                 }
             }
-            Ok(())
+            Self::count(tx, &current.image, -1)?;
+            Self::count(tx, image, 1)
         })?;
         self.flush()?;
         Ok(next)
@@ -218,6 +254,7 @@ impl RegistryDriver for SledDriver {
                 for (tree, entry) in tx[1..].iter().zip(Self::entries(&old.image)) {
                     tree.remove(entry)?;
                 }
+                Self::count(tx, &old.image, -1)?;
             }
             Ok(())
         })?;
@@ -265,8 +302,8 @@ impl RegistryDriver for SledDriver {
     fn with_status(&self, statuses: &[Status]) -> Result<Vec<Image>> {
         let mut out = Vec::new();
         let tree = self.tree(SortKey::Status);
-        for (n, &status) in statuses.iter().enumerate() {
-            if statuses[..n].contains(&status) {
+        for (n, status) in statuses.iter().enumerate() {
+            if statuses[..n].contains(status) {
                 continue;
             }
             for kv in tree.scan_prefix(index::status_prefix(status)) {
@@ -275,6 +312,12 @@ impl RegistryDriver for SledDriver {
             }
         }
         Ok(out)
+    }
+
+    /// Reads the owner's figure, kept by every write.
+    fn usage(&self, owner: &str) -> Result<u64> {
+        let figure = self.usage.get(owner.as_bytes()).map_err(self.backend("reading the usage figures"))?;
+        Ok(figure.map_or(0, |v| index::decode_u64(&v)))
     }
 
     fn check(&self) -> Result<()> {

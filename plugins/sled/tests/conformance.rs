@@ -208,3 +208,51 @@ fn a_database_from_before_the_indexes_is_indexed_on_open_and_indexes_follow_writ
     let db = SledDriver::open(&ctx(tmp.path(), "registry")).unwrap();
     lists_like_the_model(&db, &all, "after a reopen");
 }
+
+/// Copies `from` (a sled database directory) to `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_database_written_before_the_images_service_reads_back_migrated_with_usage_figures() {
+    use tank_sdk::image::{MemberStatus, Status, Visibility};
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/sled-v1");
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&fixture.join("registry"), &tmp.path().join("registry"));
+    let db = SledDriver::open(&ctx(tmp.path(), "registry")).unwrap();
+    let all = db.with_status(&Status::KNOWN).unwrap();
+    assert_eq!(all.len(), 8);
+    let by_name = |n: &str| all.iter().find(|i| i.name.as_deref() == Some(n)).unwrap().clone();
+    let private = by_name("priv");
+    assert_eq!(private.visibility, Visibility::Shared);
+    assert_eq!(
+        private.members.iter().map(|m| (m.member_id.as_str(), m.can_share, m.status)).collect::<Vec<_>>(),
+        [("friend", true, MemberStatus::Accepted), ("guest", false, MemberStatus::Accepted)]
+    );
+    assert_eq!(private.locations.len(), 1);
+    assert_eq!(private.locations[0].store.as_deref(), Some("fs"));
+    assert_eq!(by_name("pub").visibility, Visibility::Public);
+    assert!(!by_name("external").locations[0].owned(), "registered by URL");
+    let interrupted = by_name("interrupted").upload.expect("the upload in progress");
+    assert_eq!(interrupted.store, "fs");
+    // The figures were built from the records: acme's active 100000 bytes (its
+    // pending_delete image counts nothing), beta's reservation nothing.
+    assert_eq!((db.usage("acme").unwrap(), db.usage("beta").unwrap()), (100_000, 0));
+    // Once rewritten, a record is today's schema and the figures follow.
+    let record = db.get(private.id).unwrap();
+    let mut changed = record.value.clone();
+    changed.size = 250;
+    db.update(&changed, record.revision).unwrap();
+    assert_eq!(db.usage("acme").unwrap(), 250);
+    drop(db);
+    let db = SledDriver::open(&ctx(tmp.path(), "registry")).unwrap();
+    assert_eq!(db.get(private.id).unwrap().value, changed, "rewritten and read back");
+    assert_eq!(db.usage("acme").unwrap(), 250, "the figures are not rebuilt at every open");
+}
