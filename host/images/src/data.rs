@@ -1,0 +1,857 @@
+//! Image data: creates and updates that bring it, the upload life cycle, downloads,
+//! deletes, delayed delete's scrubber and recovery after a crash.
+//!
+//! # The upload life cycle
+//! 1. Everything the request brings is checked before anything is written: sizes against
+//!    the caps, the store, the copy-from source (opened) or the location (its size read).
+//! 2. The record moves `queued` → `saving` with an [`Upload`] lease naming this server
+//!    (`node_id`), a token, the store and `lease_until`, so that recovery knows where
+//!    partial data may be and whose it is.
+//! 3. The bytes stream into the store ([`crate::transfer`]) while a task renews the lease
+//!    every third of its length. That task also notices a delete or a takeover by another
+//!    server, and stops the upload.
+//! 4. The size and checksums are checked, the store's write finished, and the final
+//!    change made: a compare-and-swap that re-reads and merges, so metadata, member and
+//!    tag changes made while the bytes arrived are kept. If the image was deleted or taken
+//!    over meanwhile, the data is removed instead.
+//! 5. Every failure leaves the image `killed` (or, if it was deleted during the upload,
+//!    `deleted`) with no data behind.
+//!
+//! The upload runs in a task of its own, so a client that goes away mid-request (its
+//! request future dropped) still gets its upload cleaned up.
+
+use std::sync::Arc;
+
+use tank_core::{Caller, Change, Image, ImageId, ImageLocation, Location, Status, Upload};
+use tank_sdk::{ErrorKind, Revisioned};
+use tokio::sync::watch;
+
+use crate::{
+    backend::StoreEntry,
+    error::{Mismatch, Operation, SizeLimit},
+    later, now,
+    policy::Target,
+    records::{Deleted, Mode},
+    transfer::{self, joined, ByteStream, Download, Limit, Received, Stop},
+    Action, ImageError, Images, Inner, Result, SIZE_CAP,
+};
+
+/// A new image: an id the client chose, if any, and the metadata to start with.
+#[derive(Debug, Default)]
+pub struct NewImage {
+    /// A client-chosen id.
+    pub id: Option<ImageId>,
+    /// The metadata. A `Size` declares the size the data must have; a `Checksum` the MD5.
+    pub changes: Vec<Change>,
+    /// The store its data is meant for, checked even when the data comes later (v1
+    /// refuses an unknown `x-image-meta-store` on a reservation).
+    pub store: Option<String>,
+}
+
+/// Data that comes with a create or an update.
+pub struct Data {
+    /// Where the bytes are.
+    pub source: Source,
+    /// The store to write them into, by name; `None` for the default store.
+    pub store: Option<String>,
+}
+
+/// Where an image's data comes from.
+pub enum Source {
+    /// Bytes the client sends; `length` is what the transport announced (a
+    /// `Content-Length`), if anything.
+    Stream {
+        /// The bytes.
+        body: ByteStream,
+        /// The announced length.
+        length: Option<u64>,
+    },
+    /// A URL this server copies the data from (an external store reads it).
+    CopyFrom(String),
+    /// A URL where the data stays; Tank reads it from there and never deletes it.
+    Location(String),
+}
+
+/// A part of an image's data.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Range {
+    /// The first byte.
+    pub offset: u64,
+    /// How many bytes, at most; `None` to the end.
+    pub length: Option<u64>,
+}
+
+/// What one scrubber pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ScrubPass {
+    /// Images whose data was removed and that are now `deleted`.
+    pub scrubbed: usize,
+    /// Images still inside their `scrub_time` window, or whose upload still runs.
+    pub waiting: usize,
+    /// Images whose data could not be removed; they stay queued for the next pass.
+    pub failed: usize,
+}
+
+/// What a request brings, checked and opened.
+enum Prepared {
+    /// Bytes to store, with the size they must have when known.
+    Upload { body: ByteStream, store: Arc<StoreEntry>, size: Option<u64> },
+    /// Data that stays where it is, of `size` bytes.
+    Registered { location: Location, size: u64 },
+}
+
+impl Inner {
+    /// The size data must have: the length its transport announces and the declared one
+    /// must agree, and neither may pass the caps.
+    fn check_sizes(&self, transport: Option<u64>, declared: Option<u64>, registered: bool) -> Result<Option<u64>> {
+        if let (Some(t), Some(d)) = (transport, declared) {
+            if t != d {
+                return Err(ImageError::SizeMismatch(Mismatch::Declarations { declared: d, transport: t, registered }));
+            }
+        }
+        let size = transport.or(declared);
+        if let Some(s) = size.filter(|&s| s > SIZE_CAP) {
+            return Err(ImageError::TooLarge { size: s, limit: SIZE_CAP, which: SizeLimit::Absolute });
+        }
+        let cap = self.settings.image_size_cap;
+        if let Some(s) = size.filter(|&s| s > cap) {
+            return Err(ImageError::TooLarge { size: s, limit: cap, which: SizeLimit::ImageSizeCap });
+        }
+        Ok(size)
+    }
+
+    fn pick_store(&self, name: Option<&str>) -> Result<Arc<StoreEntry>> {
+        let found = match name {
+            None => self.stores.default_store(),
+            Some(n) => self.stores.named(n),
+        };
+        found.cloned().ok_or_else(|| ImageError::UnknownStore {
+            name: name.unwrap_or("(default)").to_owned(),
+            available: self.stores.describe(),
+        })
+    }
+
+    /// The store that reads `url`, a URL a client gave: one whose locations are external
+    /// (http, s3, ...). Anything else is refused, `file://` above all: a client must not
+    /// point an image at a path on the server.
+    fn external(&self, url: &str) -> Result<(Location, Arc<StoreEntry>)> {
+        let location = Location::parse(url)?;
+        match self.stores.external(location.scheme()) {
+            Some(store) => Ok((location, store.clone())),
+            None => Err(ImageError::UnsupportedSource {
+                scheme: location.scheme().to_owned(),
+                accepted: self.stores.external_schemes(),
+            }),
+        }
+    }
+
+    /// Checks and opens what `data` brings for `image` (`None`: being created), with the
+    /// policy's word on how it comes.
+    async fn prepare(
+        &self,
+        who: &Caller,
+        image: Option<&Image>,
+        data: Data,
+        declared: Option<u64>,
+    ) -> Result<Prepared> {
+        let target = Target { image, member: None };
+        match data.source {
+            Source::Stream { body, length } => {
+                self.check(who, Action::UploadImage, target)?;
+                let size = self.check_sizes(length, declared, false)?;
+                Ok(Prepared::Upload { body, store: self.pick_store(data.store.as_deref())?, size })
+            }
+            Source::CopyFrom(url) => {
+                self.check(who, Action::CopyFrom, target)?;
+                let (location, source) = self.external(&url)?;
+                // The source's length is checked as the bytes arrive, like a chunked
+                // upload's.
+                self.check_sizes(None, declared, false)?;
+                let store = self.pick_store(data.store.as_deref())?;
+                let name = source.names[0].clone();
+                let reader = tokio::task::spawn_blocking(move || source.store.get(location.expose(), 0, None))
+                    .await
+                    .map_err(joined)?
+                    .map_err(|e| ImageError::source(&name, e))?;
+                Ok(Prepared::Upload { body: Box::pin(Download::start(reader, None)), store, size: declared })
+            }
+            Source::Location(url) => {
+                self.check(who, Action::SetImageLocation, target)?;
+                let (location, source) = self.external(&url)?;
+                let (name, at) = (source.names[0].clone(), location.clone());
+                let size = tokio::task::spawn_blocking(move || source.store.size(at.expose()))
+                    .await
+                    .map_err(joined)?
+                    .map_err(|e| ImageError::source(&name, e))?;
+                let size = self.check_sizes(Some(size), declared, true)?.unwrap_or(size);
+                Ok(Prepared::Registered { location, size })
+            }
+        }
+    }
+
+    /// Removes the data at `location` from `store`, logging (not answering) a failure.
+    async fn remove_data(&self, store: &Arc<StoreEntry>, location: &Location) {
+        let (entry, at) = (store.clone(), location.clone());
+        match tokio::task::spawn_blocking(move || entry.store.delete(at.expose())).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(store = %store.names[0], kind = %e.kind, "could not remove image data: {}", e.message)
+            }
+            Err(e) => tracing::error!(store = %store.names[0], "could not remove image data: {e}"),
+        }
+    }
+
+    /// Ends upload `token` of `id` that failed: `saving` becomes `killed`, and an image
+    /// deleted during the upload (`pending_delete` with the lease) becomes `deleted`. The
+    /// data is gone already. A registry failure is logged: the lease then passes, and
+    /// recovery ends the upload.
+    async fn end_failed(&self, id: ImageId, token: &str) {
+        for _ in 0..16 {
+            let record = match self.read(id).await {
+                Ok(r) => r,
+                Err(ImageError::NotFound(_)) => return,
+                Err(e) => {
+                    tracing::error!(image = %id, "could not mark a failed upload killed: {e}");
+                    return;
+                }
+            };
+            let mut image = record.value;
+            if image.upload.as_ref().is_none_or(|u| u.token != token) {
+                return;
+            }
+            let to = match image.status {
+                Status::Saving => Status::Killed,
+                Status::PendingDelete => Status::Deleted,
+                _ => return,
+            };
+            image.upload = None;
+            if let Err(e) = image.set_status(to, now()) {
+                tracing::error!(image = %id, "{e}");
+                return;
+            }
+            match self.write(&image, record.revision).await {
+                Ok(Some(_)) => return,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::error!(image = %id, "could not mark a failed upload killed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Renews upload `token`'s lease on `id` until aborted, and stops the upload when the
+    /// image was deleted or another server took the upload over.
+    async fn renew(self: Arc<Self>, id: ImageId, token: String, stop: watch::Sender<Option<Stop>>) {
+        let lease = self.settings.upload_lease;
+        let period = (lease / 3).max(std::time::Duration::from_millis(100));
+        loop {
+            tokio::time::sleep(period).await;
+            loop {
+                let record = match self.read(id).await {
+                    Ok(r) => r,
+                    Err(ImageError::NotFound(_)) => {
+                        let _ = stop.send(Some(Stop::Deleted));
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(image = %id, "could not renew the upload's lease: {e}");
+                        break;
+                    }
+                };
+                let mut image = record.value;
+                let ours = image.upload.as_ref().is_some_and(|u| u.token == token);
+                if !ours || image.status != Status::Saving {
+                    let why = if image.is_deleted() { Stop::Deleted } else { Stop::LeaseLost };
+                    let _ = stop.send(Some(why));
+                    return;
+                }
+                if let Some(upload) = image.upload.as_mut() {
+                    upload.lease_until = later(now(), lease);
+                }
+                match self.write(&image, record.revision).await {
+                    Ok(Some(_)) => break,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::warn!(image = %id, "could not renew the upload's lease: {e}");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The final change of upload `token`: the record, re-read, becomes `active` with the
+    /// data, keeping whatever else changed meanwhile.
+    async fn commit(
+        &self,
+        id: ImageId,
+        token: &str,
+        store: &Arc<StoreEntry>,
+        location: Location,
+        got: &Stored,
+    ) -> Result<Image> {
+        let mut failures = 0u32;
+        loop {
+            let record = match self.read(id).await {
+                Ok(r) => r,
+                Err(ImageError::NotFound(_)) => {
+                    self.remove_data(store, &location).await;
+                    return Err(ImageError::DeletedDuringUpload(id));
+                }
+                Err(e) if failures < 5 => {
+                    failures += 1;
+                    tracing::warn!(image = %id, "reading the record to commit the upload failed ({e}); retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(failures))).await;
+                    continue;
+                }
+                Err(e) => return Err(self.abandon(id, token, store, &location, e).await),
+            };
+            let mut image = record.value;
+            let ours = image.upload.as_ref().is_some_and(|u| u.token == token);
+            if image.is_deleted() || !ours || image.status != Status::Saving {
+                self.remove_data(store, &location).await;
+                if image.is_deleted() {
+                    self.end_failed(id, token).await;
+                    return Err(ImageError::DeletedDuringUpload(id));
+                }
+                return Err(ImageError::Conflict(
+                    "the upload was taken over by another server after this server's lease on it passed; nothing \
+                     was kept"
+                        .into(),
+                ));
+            }
+            let quota = self.quota.clone();
+            let checked = image.clone();
+            let remaining = tokio::task::spawn_blocking(move || quota.remaining(&checked)).await.map_err(joined)?;
+            match remaining {
+                Ok(Some(left)) if got.size > left.bytes => {
+                    let e = ImageError::OverQuota { left: left.bytes, quota: left.quota };
+                    return Err(self.abandon(id, token, store, &location, e).await);
+                }
+                Ok(_) => {}
+                Err(e) => return Err(self.abandon(id, token, store, &location, e).await),
+            }
+            image.size = got.size;
+            image.checksum = Some(got.md5.clone());
+            image.os_hash_algo = Some(self.settings.hashing_algorithm.name().to_owned());
+            image.os_hash_value = Some(got.hash.clone());
+            image.locations.push(ImageLocation::stored(location.clone(), store.names[0].clone()));
+            image.upload = None;
+            image.set_status(Status::Active, now())?;
+            match self.write(&image, record.revision).await {
+                Ok(Some(_)) => return Ok(image),
+                Ok(None) => continue,
+                Err(e) if failures < 5 => {
+                    failures += 1;
+                    tracing::warn!(image = %id, "committing the upload failed ({e}); retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(failures))).await;
+                }
+                Err(e) => return Err(self.abandon(id, token, store, &location, e).await),
+            }
+        }
+    }
+
+    /// Gives up a stored upload: its data goes, the image is killed, `e` is the answer.
+    async fn abandon(
+        &self,
+        id: ImageId,
+        token: &str,
+        store: &Arc<StoreEntry>,
+        location: &Location,
+        e: ImageError,
+    ) -> ImageError {
+        self.remove_data(store, location).await;
+        self.end_failed(id, token).await;
+        e
+    }
+
+    /// Moves queued image `id` through `saving` to `active` with `body`'s data, or to
+    /// `killed` with nothing left in the store.
+    async fn upload(
+        self: Arc<Self>,
+        id: ImageId,
+        body: ByteStream,
+        store: Arc<StoreEntry>,
+        declared: Option<u64>,
+    ) -> Result<Image> {
+        let token = uuid::Uuid::new_v4().to_string();
+        let store_name = store.names[0].clone();
+        let (stop_tx, stop) = watch::channel(None);
+        // Registered before the record says `saving`, so a delete on this server always
+        // finds the upload to stop.
+        self.uploads.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, stop_tx.clone());
+        let result =
+            self.clone().upload_registered(id, &token, body, &store, &store_name, declared, stop, stop_tx).await;
+        self.uploads.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn upload_registered(
+        self: Arc<Self>,
+        id: ImageId,
+        token: &str,
+        body: ByteStream,
+        store: &Arc<StoreEntry>,
+        store_name: &str,
+        declared: Option<u64>,
+        stop: watch::Receiver<Option<Stop>>,
+        stop_tx: watch::Sender<Option<Stop>>,
+    ) -> Result<Image> {
+        // queued → saving, with the lease: a compare-and-swap that keeps other changes.
+        let image = loop {
+            let record = self.read(id).await?;
+            let mut image = record.value;
+            if image.is_deleted() {
+                return Err(ImageError::DeletedDuringUpload(id));
+            }
+            if image.status != Status::Queued {
+                return Err(ImageError::WrongStatus { image: id, status: image.status, wanted: Operation::Upload });
+            }
+            image.set_status(Status::Saving, now())?;
+            image.upload = Some(Upload {
+                node: self.settings.node_id.clone(),
+                token: token.to_owned(),
+                store: store_name.to_owned(),
+                lease_until: later(now(), self.settings.upload_lease),
+            });
+            if self.write(&image, record.revision).await?.is_some() {
+                break image;
+            }
+        };
+        let started = std::time::Instant::now();
+        let outcome = self.receive_and_commit(&image, token, body, store, store_name, declared, stop, stop_tx).await;
+        match &outcome {
+            Ok(image) => tracing::info!(image = %id, size = image.size, store = store_name,
+                ms = started.elapsed().as_millis() as u64, "image stored"),
+            Err(e) => tracing::warn!(image = %id, store = store_name, "upload failed: {e}"),
+        }
+        outcome
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn receive_and_commit(
+        self: &Arc<Self>,
+        image: &Image,
+        token: &str,
+        body: ByteStream,
+        store: &Arc<StoreEntry>,
+        store_name: &str,
+        declared: Option<u64>,
+        stop: watch::Receiver<Option<Stop>>,
+        stop_tx: watch::Sender<Option<Stop>>,
+    ) -> Result<Image> {
+        let id = image.id;
+        let cap = self.settings.image_size_cap;
+        let mut limit = Limit { bytes: cap, exceeded: ImageError::CapExceeded { cap } };
+        let quota = self.quota.clone();
+        let checked = image.clone();
+        let remaining = tokio::task::spawn_blocking(move || quota.remaining(&checked)).await.map_err(joined);
+        match remaining.and_then(|r| r) {
+            Ok(Some(left)) if left.bytes < limit.bytes => {
+                limit =
+                    Limit { bytes: left.bytes, exceeded: ImageError::OverQuota { left: left.bytes, quota: left.quota } }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                self.end_failed(id, token).await;
+                return Err(e);
+            }
+        }
+        let renewer = tokio::spawn(self.clone().renew(id, token.to_owned(), stop_tx));
+        let algorithm = self.settings.hashing_algorithm;
+        let received =
+            transfer::receive(body, store.store.clone(), store_name, id, declared, &limit, stop, algorithm).await;
+        renewer.abort();
+        let received = match received {
+            Ok(r) => r,
+            Err(e) => {
+                self.end_failed(id, token).await;
+                return Err(e);
+            }
+        };
+        if let Some(want) = image.checksum.as_ref().filter(|want| **want != received.md5) {
+            let e = ImageError::ChecksumMismatch { declared: want.clone(), got: received.md5.clone() };
+            transfer::discard(received.writer, store_name).await;
+            self.end_failed(id, token).await;
+            return Err(e);
+        }
+        let Received { writer, size, md5, hash } = received;
+        let stored = Stored { size, md5, hash };
+        let finished = tokio::task::spawn_blocking(move || writer.finish()).await.map_err(joined)?;
+        let location = match finished {
+            Ok(location) => location,
+            Err(e) => {
+                self.end_failed(id, token).await;
+                return Err(ImageError::store(store_name, e));
+            }
+        };
+        let location = match Location::parse(&location) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(image = %id, store = store_name, "the store returned an unusable location: {e}");
+                let entry = store.clone();
+                let raw = location.clone();
+                let _ = tokio::task::spawn_blocking(move || entry.store.delete(&raw)).await;
+                self.end_failed(id, token).await;
+                return Err(ImageError::Internal("the store returned an unusable location".into()));
+            }
+        };
+        self.commit(id, token, store, location, &stored).await
+    }
+}
+
+/// What an upload stored: its size and hashes.
+struct Stored {
+    size: u64,
+    md5: String,
+    hash: String,
+}
+
+/// Makes `image` point at data registered by URL: `active` at once, with the size the
+/// store reported and no checksum (Tank never read the data), and no store of its own,
+/// since Tank did not write the data and will not delete it.
+fn register(image: &mut Image, location: Location, size: u64) -> Result<()> {
+    image.size = size;
+    image.locations = vec![ImageLocation::external(location)];
+    image.set_status(Status::Active, now())?;
+    Ok(())
+}
+
+impl Images {
+    /// Creates an image, `queued`, and with `data` fills it: uploaded, copied from a URL,
+    /// or registered at one. Everything is checked before the image is created.
+    pub async fn create(&self, who: &Caller, new: NewImage, data: Option<Data>) -> Result<Image> {
+        let inner = &self.inner;
+        inner.check(who, Action::AddImage, Target::default())?;
+        let mut image = Image::new(new.id.unwrap_or_else(ImageId::random), now());
+        // The caller owns what it creates, unless an admin names another owner.
+        image.owner = who.owner().map(str::to_owned);
+        let declared = new.changes.iter().rev().find_map(|c| if let Change::Size(s) = c { Some(*s) } else { None });
+        let changes = inner.admit(who, None, new.changes, Mode::Client)?;
+        inner.apply(&mut image, &changes)?;
+        inner.check_sizes(None, declared, false)?;
+        if let Some(name) = &new.store {
+            inner.pick_store(Some(name))?;
+        }
+        let prepared = match data {
+            Some(d) => Some(inner.prepare(who, None, d, declared).await?),
+            None => None,
+        };
+        let upload = match prepared {
+            None => None,
+            Some(Prepared::Registered { location, size }) => {
+                register(&mut image, location, size)?;
+                tracing::info!(image = %image.id, size, "image registered at an external location");
+                None
+            }
+            Some(Prepared::Upload { body, store, size }) => Some((body, store, size)),
+        };
+        let written = image.clone();
+        match inner.registry(move |r| r.create(&written)).await? {
+            Ok(_) => {}
+            Err(e) if e.kind == ErrorKind::DUPLICATE => return Err(ImageError::Duplicate(image.id)),
+            Err(e) => return Err(ImageError::registry(e)),
+        }
+        match upload {
+            None => Ok(image),
+            Some((body, store, size)) => self.run_upload(image.id, body, store, size).await,
+        }
+    }
+
+    /// Changes image `id`'s metadata and, with `data`, fills it; data only goes to a
+    /// queued image. Everything is checked before anything is changed.
+    pub async fn update(&self, who: &Caller, id: ImageId, changes: Vec<Change>, data: Option<Data>) -> Result<Image> {
+        let Some(data) = data else {
+            return Ok(self.update_metadata(who, id, changes, None).await?.value);
+        };
+        let inner = &self.inner;
+        let record = inner.visible(who, id, Deleted::Hide).await?;
+        let queued = |image: &Image| {
+            if image.status == Status::Queued {
+                Ok(())
+            } else {
+                Err(ImageError::WrongStatus { image: id, status: image.status.clone(), wanted: Operation::Upload })
+            }
+        };
+        if !changes.is_empty() {
+            inner.check(who, Action::ModifyImage, Target::image(&record.value))?;
+        }
+        let changes = inner.admit(who, Some(&record.value), changes, Mode::Client)?;
+        queued(&record.value)?;
+        let mut preview = record.value.clone();
+        inner.apply(&mut preview, &changes)?;
+        // A reservation's size is the size its data must have.
+        let declared = (preview.size > 0).then_some(preview.size);
+        inner.check_sizes(None, declared, false)?;
+        let prepared = inner.prepare(who, Some(&record.value), data, declared).await?;
+        let registered = match &prepared {
+            Prepared::Registered { location, size } => Some((location.clone(), *size)),
+            Prepared::Upload { .. } => None,
+        };
+        // The caller was decided on above; a conflict re-reads and re-applies, but does not
+        // ask the policy again.
+        let mut record = record;
+        let record = loop {
+            let mut image = record.value.clone();
+            queued(&image)?;
+            inner.apply(&mut image, &changes)?;
+            if let Some((location, size)) = &registered {
+                register(&mut image, location.clone(), *size)?;
+            }
+            match inner.write(&image, record.revision).await? {
+                Some(revision) => break Revisioned { revision, value: image },
+                None => {
+                    record = inner.read(id).await?;
+                    if record.value.is_deleted() {
+                        return Err(ImageError::NotFound(id));
+                    }
+                }
+            }
+        };
+        match prepared {
+            Prepared::Registered { .. } => Ok(record.value),
+            Prepared::Upload { body, store, size } => self.run_upload(id, body, store, size).await,
+        }
+    }
+
+    /// Fills queued image `id` with `data` (v2's `PUT /file`).
+    pub async fn upload(&self, who: &Caller, id: ImageId, data: Data) -> Result<Image> {
+        self.update(who, id, Vec::new(), Some(data)).await
+    }
+
+    /// Runs an upload in a task of its own: a request dropped midway cannot leave it
+    /// half-done.
+    async fn run_upload(
+        &self,
+        id: ImageId,
+        body: ByteStream,
+        store: Arc<StoreEntry>,
+        size: Option<u64>,
+    ) -> Result<Image> {
+        let inner = self.inner.clone();
+        tokio::spawn(inner.upload(id, body, store, size)).await.map_err(joined)?
+    }
+
+    /// Image `id`'s data, or `range` of it, with the image: active images, and
+    /// deactivated ones for admins.
+    pub async fn download(&self, who: &Caller, id: ImageId, range: Option<Range>) -> Result<(Image, Download)> {
+        let inner = &self.inner;
+        let image = inner.visible(who, id, Deleted::Hide).await?.value;
+        inner.check(who, Action::DownloadImage, Target::image(&image))?;
+        if image.status == Status::Deactivated && !who.is_admin {
+            return Err(ImageError::Forbidden { image: Some(id), action: Action::DownloadImage });
+        }
+        let readable = matches!(image.status, Status::Active | Status::Deactivated);
+        let Some(location) = image.location().filter(|_| readable).cloned() else {
+            return Err(ImageError::NoData { image: id, status: image.status.clone() });
+        };
+        let range = range.unwrap_or_default();
+        if range.offset > 0 && range.offset >= image.size {
+            return Err(ImageError::RangeNotSatisfiable { size: image.size });
+        }
+        let left = image.size - range.offset.min(image.size);
+        let length = range.length.map_or(left, |l| l.min(left));
+        let range = Range { offset: range.offset, length: Some(length) };
+        let (fetch, opened) = (inner.fetch.clone(), image.clone());
+        let reader =
+            tokio::task::spawn_blocking(move || fetch.open(&opened, &location, range)).await.map_err(joined)??;
+        Ok((image, Download::start(reader, Some(length))))
+    }
+
+    /// Deletes image `id`: its data (only the data Tank wrote), then the record, so a
+    /// failure never leaves data without an image pointing at it. With `delayed_delete`
+    /// the data stays for the scrubber. A protected image is not deleted. An upload in
+    /// progress is stopped: its server removes its partial data.
+    pub async fn delete(&self, who: &Caller, id: ImageId) -> Result<()> {
+        let inner = &self.inner;
+        for _ in 0..16 {
+            let record = inner.visible(who, id, Deleted::Hide).await?;
+            let mut image = record.value;
+            inner.check(who, Action::DeleteImage, Target::image(&image))?;
+            if image.protected {
+                return Err(ImageError::Protected(id));
+            }
+            if image.status == Status::Saving {
+                // Its partial data is not a location yet: the upload's server removes it
+                // when it sees the delete (at once here, within a third of its lease
+                // elsewhere, or through recovery when that server is gone). The lease
+                // stays with the record until then.
+                image.set_status(Status::PendingDelete, now())?;
+                if inner.write(&image, record.revision).await?.is_none() {
+                    continue; // It changed (committed, say): delete what it is now.
+                }
+                self.stop_upload(id, Stop::Deleted);
+                return Ok(());
+            }
+            let owned: Vec<ImageLocation> = image.locations.iter().filter(|l| l.owned()).cloned().collect();
+            if inner.settings.delayed_delete && !owned.is_empty() {
+                // The data stays for scrub_time; the scrubber removes it.
+                return inner.move_status(id, Status::PendingDelete, |s| !s.is_deleted()).await;
+            }
+            for location in &owned {
+                let store = inner.stores.holding(location).cloned().ok_or_else(|| {
+                    tracing::error!(image = %id, scheme = location.url.scheme(), "no loaded store holds this image's data");
+                    ImageError::StoreUnavailable(id)
+                })?;
+                let (entry, at) = (store.clone(), location.url.clone());
+                match tokio::task::spawn_blocking(move || entry.store.delete(at.expose())).await.map_err(joined)? {
+                    Ok(()) => {}
+                    Err(e) if e.kind == ErrorKind::NOT_FOUND => {
+                        tracing::warn!(image = %id, "image data was already gone from its store");
+                    }
+                    Err(e) => return Err(ImageError::store(&store.names[0], e)),
+                }
+            }
+            // The data is gone: the record must follow even if another request changed it
+            // since.
+            return inner.move_status(id, Status::Deleted, |s| *s != Status::Deleted).await;
+        }
+        Err(ImageError::Conflict(format!("image {id} keeps changing under this request; retry")))
+    }
+
+    /// Ends every upload that lost its server: at start (`at_start`), this server's own
+    /// (none of them can still run) and any whose lease has passed; later, only those
+    /// whose lease has passed. Their partial data is removed, and they become `killed`
+    /// (or `deleted`, if they were deleted meanwhile). Answers how many were ended.
+    pub async fn recover(&self, at_start: bool) -> Result<usize> {
+        let inner = &self.inner;
+        let statuses = [Status::Saving, Status::PendingDelete];
+        let stuck = match inner.registry(move |r| r.with_status(&statuses)).await? {
+            Ok(s) => s,
+            Err(e) => return Err(ImageError::registry(e)),
+        };
+        let at = now();
+        let mut ended = 0;
+        for image in stuck {
+            let Some(upload) = image.upload.clone() else {
+                if image.status == Status::Saving {
+                    // Saving without a lease: no server answers for it.
+                    tracing::warn!(image = %image.id, "an upload without a lease is ended");
+                } else {
+                    continue;
+                }
+                ended += usize::from(self.end_upload(&image, None).await);
+                continue;
+            };
+            let mine = at_start && upload.node == inner.settings.node_id;
+            if !mine && !upload.expired(at) {
+                continue;
+            }
+            ended += usize::from(self.end_upload(&image, Some(&upload)).await);
+        }
+        Ok(ended)
+    }
+
+    /// Removes the partial data of `image`'s dead upload and ends it; whether it did.
+    async fn end_upload(&self, image: &Image, upload: Option<&Upload>) -> bool {
+        let inner = &self.inner;
+        if let Some(upload) = upload {
+            match inner.stores.named(&upload.store).cloned() {
+                Some(store) => {
+                    let (entry, id) = (store.clone(), image.id);
+                    match tokio::task::spawn_blocking(move || entry.store.discard(id)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            tracing::error!(image = %image.id, store = %upload.store, "could not remove partial data: {}", e.message);
+                            return false;
+                        }
+                        Err(e) => {
+                            tracing::error!(image = %image.id, "could not remove partial data: {e}");
+                            return false;
+                        }
+                    }
+                }
+                None => {
+                    tracing::warn!(image = %image.id, store = %upload.store, "the store of an interrupted upload is not loaded here; its partial data stays");
+                    return false;
+                }
+            }
+        }
+        let token = upload.map(|u| u.token.clone());
+        loop {
+            let record = match inner.read(image.id).await {
+                Ok(r) => r,
+                Err(_) => return false,
+            };
+            let mut current = record.value;
+            // Only the upload found dead is ended: not one that started since.
+            if current.upload.as_ref().map(|u| u.token.clone()) != token {
+                return false;
+            }
+            let to = match current.status {
+                Status::Saving => Status::Killed,
+                Status::PendingDelete => Status::Deleted,
+                _ => return false,
+            };
+            current.upload = None;
+            if current.set_status(to.clone(), now()).is_err() {
+                return false;
+            }
+            match inner.write(&current, record.revision).await {
+                Ok(Some(_)) => {
+                    tracing::warn!(image = %image.id, status = %to, "an interrupted upload was ended and its partial data removed");
+                    return true;
+                }
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::error!(image = %image.id, "could not end an interrupted upload: {e}");
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Removes the data of every `pending_delete` image deleted at least `scrub_time` ago
+    /// (delayed delete's scrubber). Only data Tank wrote is removed; data registered by URL
+    /// is someone else's. An image deleted during its upload waits until the upload ends.
+    pub async fn scrub_once(&self, scrub_time: std::time::Duration) -> Result<ScrubPass> {
+        let inner = &self.inner;
+        let queued = match inner.registry(|r| r.with_status(&[Status::PendingDelete])).await? {
+            Ok(q) => q,
+            Err(e) => return Err(ImageError::registry(e)),
+        };
+        let due_before = now().unix_micros() - i64::try_from(scrub_time.as_micros()).unwrap_or(i64::MAX);
+        let mut pass = ScrubPass::default();
+        for image in queued {
+            let deleted_at = image.deleted_at.map_or(i64::MIN, |t| t.unix_micros());
+            if deleted_at > due_before || image.upload.is_some() {
+                // An upload's partial data is recovery's to remove, once it has ended.
+                pass.waiting += 1;
+                continue;
+            }
+            let mut failed = false;
+            for location in image.locations.iter().filter(|l| l.owned()) {
+                let Some(store) = inner.stores.holding(location).cloned() else {
+                    tracing::error!(image = %image.id, "the store holding this image's data is not loaded; it stays queued");
+                    failed = true;
+                    continue;
+                };
+                let (entry, at) = (store.clone(), location.url.clone());
+                match tokio::task::spawn_blocking(move || entry.store.delete(at.expose())).await.map_err(joined)? {
+                    Ok(()) => {}
+                    Err(e) if e.kind == ErrorKind::NOT_FOUND => {}
+                    Err(e) => {
+                        tracing::error!(image = %image.id, kind = %e.kind, "removing the data failed; it stays queued: {}", e.message);
+                        failed = true;
+                    }
+                }
+            }
+            if failed {
+                pass.failed += 1;
+                continue;
+            }
+            // The data is gone: the record follows, whatever else changed it meanwhile.
+            inner.move_status(image.id, Status::Deleted, |s| *s == Status::PendingDelete).await?;
+            tracing::info!(image = %image.id, "scrubbed the data of a deleted image");
+            pass.scrubbed += 1;
+        }
+        Ok(pass)
+    }
+
+    /// The record of `id` as stored, for operators' tools (no policy: not for clients).
+    pub async fn record(&self, id: ImageId) -> Result<Revisioned<Image>> {
+        self.inner.read(id).await
+    }
+}

@@ -1,0 +1,498 @@
+//! The service over memory: a registry and a store in a mutex, and a policy that records
+//! every decision. What is checked here without a server: one policy decision per action
+//! for every operation, the 404 rule for hidden images, and the upload life cycle's
+//! merges, leases and cleanups.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use tank_core::{
+    query::ListQuery, Caller, Change, Image, ImageId, MemberStatus, Status, Timestamp, Upload, Visibility,
+};
+use tank_sdk::{Error, ErrorKind, Revision, Revisioned};
+
+use crate::{
+    backend::{Reader, Registry, Store, StoreEntry, Stores, Writer},
+    policy::{DefaultPolicy, Policy, Refusal, Target},
+    Action, ByteStream, Data, ImageError, Images, NewImage, Settings, Source,
+};
+
+#[derive(Default)]
+struct MemRegistry {
+    records: Mutex<BTreeMap<ImageId, (Revision, Image)>>,
+    /// Makes `list` ignore every filter, as a driver built before them would.
+    ignores_filters: bool,
+}
+
+impl Registry for MemRegistry {
+    fn name(&self) -> &str {
+        "mem"
+    }
+    fn create(&self, image: &Image) -> tank_sdk::Result<Revision> {
+        let mut r = self.records.lock().unwrap();
+        if r.contains_key(&image.id) {
+            return Err(Error::duplicate("exists"));
+        }
+        r.insert(image.id, (1, image.clone()));
+        Ok(1)
+    }
+    fn get(&self, id: ImageId) -> tank_sdk::Result<Revisioned<Image>> {
+        let r = self.records.lock().unwrap();
+        let (revision, value) = r.get(&id).cloned().ok_or_else(|| Error::not_found("no such image"))?;
+        Ok(Revisioned { revision, value })
+    }
+    fn update(&self, image: &Image, revision: Revision) -> tank_sdk::Result<Revision> {
+        let mut r = self.records.lock().unwrap();
+        let (current, stored) = r.get_mut(&image.id).ok_or_else(|| Error::not_found("no such image"))?;
+        if *current != revision {
+            return Err(Error::new(ErrorKind::CONFLICT, "stale"));
+        }
+        *current += 1;
+        *stored = image.clone();
+        Ok(*current)
+    }
+    fn remove(&self, id: ImageId) -> tank_sdk::Result<()> {
+        self.records.lock().unwrap().remove(&id).map(drop).ok_or_else(|| Error::not_found("no such image"))
+    }
+    fn list(&self, query: &ListQuery) -> tank_sdk::Result<Vec<Image>> {
+        let r = self.records.lock().unwrap();
+        let marker = query.marker.and_then(|m| r.get(&m).map(|(_, i)| i.clone()));
+        let all = r.values().map(|(_, i)| i.clone());
+        if self.ignores_filters {
+            let q = ListQuery { filters: Default::default(), ..query.clone() };
+            return Ok(q.page(all, marker.as_ref()));
+        }
+        Ok(query.page(all, marker.as_ref()))
+    }
+    fn with_status(&self, statuses: &[Status]) -> tank_sdk::Result<Vec<Image>> {
+        let r = self.records.lock().unwrap();
+        Ok(r.values().filter(|(_, i)| statuses.contains(&i.status)).map(|(_, i)| i.clone()).collect())
+    }
+    fn usage(&self, owner: &str) -> tank_sdk::Result<u64> {
+        let r = self.records.lock().unwrap();
+        Ok(r.values().filter(|(_, i)| i.owner.as_deref() == Some(owner)).map(|(_, i)| i.stored_bytes()).sum())
+    }
+}
+
+#[derive(Default)]
+struct MemStore {
+    data: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    partial: Arc<Mutex<HashMap<ImageId, Vec<u8>>>>,
+}
+
+struct MemWriter {
+    id: ImageId,
+    data: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    partial: Arc<Mutex<HashMap<ImageId, Vec<u8>>>>,
+}
+
+impl Writer for MemWriter {
+    fn write(&mut self, data: &[u8]) -> tank_sdk::Result<()> {
+        let mut p = self.partial.lock().unwrap();
+        p.get_mut(&self.id).ok_or_else(|| Error::not_found("the partial data is gone"))?.extend_from_slice(data);
+        Ok(())
+    }
+    fn finish(self: Box<Self>) -> tank_sdk::Result<String> {
+        let bytes = self.partial.lock().unwrap().remove(&self.id).ok_or_else(|| Error::not_found("gone"))?;
+        let location = format!("mem://{}", self.id);
+        self.data.lock().unwrap().insert(location.clone(), bytes);
+        Ok(location)
+    }
+    fn abort(self: Box<Self>) -> tank_sdk::Result<()> {
+        self.partial.lock().unwrap().remove(&self.id);
+        Ok(())
+    }
+}
+
+struct MemReader(std::io::Cursor<Vec<u8>>);
+
+impl Reader for MemReader {
+    fn read(&mut self, buf: &mut [u8]) -> tank_sdk::Result<usize> {
+        Ok(std::io::Read::read(&mut self.0, buf).unwrap())
+    }
+}
+
+impl Store for MemStore {
+    fn name(&self) -> &str {
+        "mem"
+    }
+    fn add(&self, id: ImageId, _: Option<u64>) -> tank_sdk::Result<Box<dyn Writer>> {
+        self.partial.lock().unwrap().insert(id, Vec::new());
+        Ok(Box::new(MemWriter { id, data: self.data.clone(), partial: self.partial.clone() }))
+    }
+    fn get(&self, location: &str, offset: u64, length: Option<u64>) -> tank_sdk::Result<Box<dyn Reader>> {
+        let d = self.data.lock().unwrap();
+        let all = d.get(location).ok_or_else(|| Error::not_found("no data at /srv/secret/place"))?;
+        let start = (offset as usize).min(all.len());
+        let end = length.map_or(all.len(), |l| (start + l as usize).min(all.len()));
+        Ok(Box::new(MemReader(std::io::Cursor::new(all[start..end].to_vec()))))
+    }
+    fn size(&self, location: &str) -> tank_sdk::Result<u64> {
+        Ok(self.data.lock().unwrap().get(location).map_or(0, |d| d.len() as u64))
+    }
+    fn delete(&self, location: &str) -> tank_sdk::Result<()> {
+        self.data.lock().unwrap().remove(location).map(drop).ok_or_else(|| Error::not_found("gone"))
+    }
+    fn discard(&self, id: ImageId) -> tank_sdk::Result<()> {
+        self.partial.lock().unwrap().remove(&id);
+        Ok(())
+    }
+}
+
+/// The default policy, recording every question.
+#[derive(Default)]
+struct Recording {
+    asked: Mutex<Vec<Action>>,
+}
+
+impl Policy for Recording {
+    fn check(&self, caller: &Caller, action: Action, target: Target<'_>) -> Result<(), Refusal> {
+        self.asked.lock().unwrap().push(action);
+        DefaultPolicy.check(caller, action, target)
+    }
+}
+
+impl Recording {
+    fn take(&self) -> Vec<Action> {
+        std::mem::take(&mut *self.asked.lock().unwrap())
+    }
+}
+
+struct World {
+    images: Images,
+    registry: Arc<MemRegistry>,
+    store: Arc<MemStore>,
+    policy: Arc<Recording>,
+}
+
+fn world_with(settings: Settings, registry: MemRegistry) -> World {
+    let registry = Arc::new(registry);
+    let store = Arc::new(MemStore::default());
+    let entry =
+        StoreEntry { store: store.clone(), names: vec!["mem".into()], schemes: vec!["mem".into()], external: false };
+    let stores = Stores::new(vec![entry], "mem").unwrap();
+    let policy = Arc::new(Recording::default());
+    let images = Images::builder(registry.clone(), stores, settings).policy(policy.clone()).build();
+    World { images, registry, store, policy }
+}
+
+fn world() -> World {
+    world_with(Settings::default(), MemRegistry::default())
+}
+
+fn tenant(t: &str) -> Caller {
+    Caller::new(Some(format!("{t}-user")), Some(t.into()), vec!["member".into()], true)
+}
+
+/// A stream fed by the test, a piece at a time.
+fn channel() -> (tokio::sync::mpsc::Sender<std::io::Result<Bytes>>, ByteStream) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    let stream = futures_stream(move |cx| rx.poll_recv(cx));
+    (tx, stream)
+}
+
+fn futures_stream(
+    f: impl FnMut(&mut std::task::Context<'_>) -> std::task::Poll<Option<std::io::Result<Bytes>>> + Send + Unpin + 'static,
+) -> ByteStream {
+    struct S<F>(F);
+    impl<F: FnMut(&mut std::task::Context<'_>) -> std::task::Poll<Option<std::io::Result<Bytes>>> + Unpin>
+        futures_core::Stream for S<F>
+    {
+        type Item = std::io::Result<Bytes>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            (self.0)(cx)
+        }
+    }
+    Box::pin(S(f))
+}
+
+fn bytes(data: &[u8]) -> Data {
+    let owned = Bytes::copy_from_slice(data);
+    let mut once = Some(owned);
+    let body = futures_stream(move |_| std::task::Poll::Ready(once.take().map(Ok)));
+    Data { source: Source::Stream { body, length: Some(data.len() as u64) }, store: None }
+}
+
+fn md5(data: &[u8]) -> String {
+    use md5::Digest;
+    hex::encode(md5::Md5::digest(data))
+}
+
+/// Waits (with the test's clock) until `cond` holds.
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..2_000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_asks_the_policy_once_for_each_of_its_actions() {
+    use Action::*;
+    let w = world();
+    let owner = tenant("acme");
+    let p = &w.policy;
+    let image = w.images.create(&owner, NewImage::default(), None).await.unwrap();
+    assert_eq!(p.take(), [AddImage]);
+    let id = image.id;
+    w.images.get(&owner, id).await.unwrap();
+    assert_eq!(p.take(), [GetImage]);
+    w.images.list(&owner, ListQuery::new(owner.viewer())).await.unwrap();
+    assert_eq!(p.take(), [GetImages]);
+    w.images.update_metadata(&owner, id, vec![Change::Name(Some("n".into()))], None).await.unwrap();
+    assert_eq!(p.take(), [GetImage, ModifyImage]);
+    w.images.update_metadata(&owner, id, vec![Change::Visibility(Visibility::Public)], None).await.unwrap();
+    assert_eq!(p.take(), [GetImage, ModifyImage, PublicizeImage]);
+    w.images.update_metadata(&owner, id, vec![Change::Visibility(Visibility::Community)], None).await.unwrap();
+    assert_eq!(p.take(), [GetImage, ModifyImage, CommunitizeImage]);
+    w.images.update_metadata(&owner, id, vec![Change::Visibility(Visibility::Shared)], None).await.unwrap();
+    p.take();
+    w.images.add_tag(&owner, id, "t").await.unwrap();
+    assert_eq!(p.take(), [GetImage, AddTag]);
+    w.images.remove_tag(&owner, id, "t").await.unwrap();
+    assert_eq!(p.take(), [GetImage, DeleteTag]);
+    w.images.add_member(&owner, id, "friend", None).await.unwrap();
+    assert_eq!(p.take(), [GetImage, AddMember]);
+    w.images.members(&owner, id).await.unwrap();
+    assert_eq!(p.take(), [GetImage, GetMembers]);
+    w.images.member(&owner, id, "friend").await.unwrap();
+    assert_eq!(p.take(), [GetImage, GetMember]);
+    w.images.set_member_status(&tenant("friend"), id, "friend", MemberStatus::Accepted).await.unwrap();
+    assert_eq!(p.take(), [GetImage, ModifyMember]);
+    w.images.replace_members(&owner, id, vec![("friend".into(), Some(true))]).await.unwrap();
+    assert_eq!(p.take(), [GetImage, AddMember, DeleteMember]);
+    w.images.remove_member(&owner, id, "friend").await.unwrap();
+    assert_eq!(p.take(), [GetImage, DeleteMember]);
+    w.images.shared_with(&owner, "friend").await.unwrap();
+    assert_eq!(p.take(), [GetImages]);
+    w.images.upload(&owner, id, bytes(b"data")).await.unwrap();
+    assert_eq!(p.take(), [GetImage, UploadImage]);
+    w.images.download(&owner, id, None).await.unwrap();
+    assert_eq!(p.take(), [GetImage, DownloadImage]);
+    w.images.deactivate(&owner, id).await.unwrap();
+    assert_eq!(p.take(), [GetImage, Deactivate]);
+    w.images.reactivate(&owner, id).await.unwrap();
+    assert_eq!(p.take(), [GetImage, Reactivate]);
+    w.images.delete(&owner, id).await.unwrap();
+    assert_eq!(p.take(), [GetImage, DeleteImage]);
+    // Creates with data ask for how the data comes, on the image being created.
+    w.images.create(&owner, NewImage::default(), Some(bytes(b"x"))).await.unwrap();
+    assert_eq!(p.take(), [AddImage, UploadImage]);
+    let new = NewImage { changes: vec![Change::Visibility(Visibility::Public)], ..Default::default() };
+    w.images.create(&owner, new, None).await.unwrap();
+    assert_eq!(p.take(), [AddImage, PublicizeImage]);
+    let record = w.images.create_record(&Caller::admin(), None, Status::Queued, vec![]).await.unwrap();
+    assert_eq!(p.take(), [AddImage]);
+    w.images.update_record(&Caller::admin(), record.value.id, vec![Change::MinRam(1)], None).await.unwrap();
+    assert_eq!(p.take(), [GetImage, ModifyImage]);
+    w.images.delete_record(&Caller::admin(), record.value.id, None).await.unwrap();
+    assert_eq!(p.take(), [GetImage, DeleteImage]);
+}
+
+/// A policy that forbids everything, and says so as "forbidden".
+struct Nothing;
+
+impl Policy for Nothing {
+    fn check(&self, _: &Caller, _: Action, _: Target<'_>) -> Result<(), Refusal> {
+        Err(Refusal::Forbidden)
+    }
+}
+
+#[tokio::test]
+async fn an_image_the_caller_may_not_see_is_not_found_whatever_the_policy_says() {
+    let w = world();
+    let image = w.images.create(&tenant("acme"), NewImage::default(), None).await.unwrap();
+    let strict =
+        Images::builder(w.registry.clone(), Stores::none(), Settings::default()).policy(Arc::new(Nothing)).build();
+    let e = strict.get(&tenant("acme"), image.id).await.unwrap_err();
+    assert_eq!(e, ImageError::NotFound(image.id), "a refused get_image is not found, never forbidden");
+    let e = strict.delete(&tenant("acme"), image.id).await.unwrap_err();
+    assert_eq!(e, ImageError::NotFound(image.id));
+    let e = strict.list(&tenant("acme"), ListQuery::new(Default::default())).await.unwrap_err();
+    assert_eq!(e, ImageError::Forbidden { image: None, action: Action::GetImages });
+    // With the default policy: a stranger changing a public image is told no, a member
+    // changing a shared one learns nothing.
+    let owner = tenant("acme");
+    w.images.add_member(&owner, image.id, "guest", None).await.unwrap();
+    let e = w.images.update_metadata(&tenant("guest"), image.id, vec![Change::MinRam(1)], None).await.unwrap_err();
+    assert_eq!(e, ImageError::NotFound(image.id));
+    w.images.update_metadata(&owner, image.id, vec![Change::Visibility(Visibility::Public)], None).await.unwrap();
+    let e = w.images.update_metadata(&tenant("other"), image.id, vec![Change::MinRam(1)], None).await.unwrap_err();
+    assert_eq!(e, ImageError::Forbidden { image: Some(image.id), action: Action::ModifyImage });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_made_while_an_upload_runs_are_kept_and_the_upload_succeeds() {
+    let w = world();
+    let owner = tenant("acme");
+    let image = w.images.create(&owner, NewImage::default(), None).await.unwrap();
+    let (tx, body) = channel();
+    let images = w.images.clone();
+    let (who, id) = (owner.clone(), image.id);
+    let upload = tokio::spawn(async move {
+        let data = Data { source: Source::Stream { body, length: None }, store: None };
+        images.upload(&who, id, data).await
+    });
+    tx.send(Ok(Bytes::from_static(b"first half, "))).await.unwrap();
+    until("the upload to be saving", || w.store.partial.lock().unwrap().contains_key(&id)).await;
+    w.images.update_metadata(&owner, id, vec![Change::SetProperty("k".into(), "v".into())], None).await.unwrap();
+    w.images.add_member(&owner, id, "friend", Some(true)).await.unwrap();
+    w.images.add_tag(&owner, id, "gold").await.unwrap();
+    tx.send(Ok(Bytes::from_static(b"second half"))).await.unwrap();
+    drop(tx);
+    let done = upload.await.unwrap().unwrap();
+    assert_eq!(done.status, Status::Active);
+    assert_eq!(done.checksum.as_deref(), Some(md5(b"first half, second half").as_str()));
+    assert_eq!(done.os_hash_algo.as_deref(), Some("sha512"));
+    assert_eq!(done.os_hash_value.as_ref().map(String::len), Some(128));
+    let stored = w.images.get(&owner, id).await.unwrap().value;
+    assert_eq!(stored.properties["k"], "v");
+    assert_eq!(stored.members[0].member_id, "friend");
+    assert!(stored.tags.contains("gold"));
+    assert!(stored.upload.is_none() && stored.locations.len() == 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_stops_the_upload_and_nothing_is_left() {
+    let w = world();
+    let owner = tenant("acme");
+    let image = w.images.create(&owner, NewImage::default(), None).await.unwrap();
+    let (tx, body) = channel();
+    let (images, who, id) = (w.images.clone(), owner.clone(), image.id);
+    let upload = tokio::spawn(async move {
+        images.upload(&who, id, Data { source: Source::Stream { body, length: None }, store: None }).await
+    });
+    tx.send(Ok(Bytes::from_static(b"some bytes"))).await.unwrap();
+    until("the upload to be saving", || w.store.partial.lock().unwrap().contains_key(&id)).await;
+    w.images.delete(&owner, id).await.unwrap();
+    assert_eq!(upload.await.unwrap().unwrap_err(), ImageError::DeletedDuringUpload(id));
+    assert!(w.store.partial.lock().unwrap().is_empty() && w.store.data.lock().unwrap().is_empty());
+    let record = w.images.record(id).await.unwrap().value;
+    assert_eq!((record.status, record.upload), (Status::Deleted, None));
+    drop(tx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_ends_this_servers_uploads_at_start_and_others_only_when_their_lease_passed() {
+    let w = world();
+    let lease = |node: &str, micros: i64| Upload {
+        node: node.into(),
+        token: node.into(),
+        store: "mem".into(),
+        lease_until: Timestamp::from_unix_micros(micros),
+    };
+    let far = super::later(super::now(), Duration::from_secs(3600)).unix_micros();
+    let mut ids = Vec::new();
+    for upload in [lease("tank", far), lease("other", far), lease("other", 1)] {
+        let mut image = Image::new(ImageId::random(), super::now());
+        image.status = Status::Saving;
+        image.upload = Some(upload);
+        w.registry.create(&image).unwrap();
+        w.store.partial.lock().unwrap().insert(image.id, b"partial".to_vec());
+        ids.push(image.id);
+    }
+    assert_eq!(w.images.recover(false).await.unwrap(), 1, "later: only the expired lease");
+    assert_eq!(w.images.record(ids[2]).await.unwrap().value.status, Status::Killed);
+    assert_eq!(w.images.recover(true).await.unwrap(), 1, "at start: this server's own too");
+    let statuses: Vec<Status> =
+        futures_collect(ids.iter().map(|id| w.registry.get(*id).unwrap().value.status)).into_iter().collect();
+    assert_eq!(
+        statuses,
+        [Status::Killed, Status::Saving, Status::Killed],
+        "another server's live upload is left alone"
+    );
+    let partial = w.store.partial.lock().unwrap();
+    assert!(partial.contains_key(&ids[1]) && partial.len() == 1, "only the live upload's data remains");
+}
+
+fn futures_collect<T>(it: impl Iterator<Item = T>) -> Vec<T> {
+    it.collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_lease_stops_the_upload_and_keeps_nothing() {
+    let settings = Settings { upload_lease: Duration::from_millis(300), ..Settings::default() };
+    let w = world_with(settings, MemRegistry::default());
+    let owner = tenant("acme");
+    let image = w.images.create(&owner, NewImage::default(), None).await.unwrap();
+    let (tx, body) = channel();
+    let (images, who, id) = (w.images.clone(), owner.clone(), image.id);
+    let upload = tokio::spawn(async move {
+        images.upload(&who, id, Data { source: Source::Stream { body, length: None }, store: None }).await
+    });
+    tx.send(Ok(Bytes::from_static(b"bytes"))).await.unwrap();
+    until("the upload to be saving", || w.store.partial.lock().unwrap().contains_key(&id)).await;
+    // Another server takes the upload over (as after the lease passed): the renewal sees it.
+    let mut record = w.registry.get(id).unwrap();
+    record.value.upload.as_mut().unwrap().token = "someone else".into();
+    w.registry.update(&record.value, record.revision).unwrap();
+    let e = upload.await.unwrap().unwrap_err();
+    assert!(matches!(e, ImageError::Conflict(ref m) if m.contains("taken over")), "{e:?}");
+    assert!(w.store.partial.lock().unwrap().is_empty() && w.store.data.lock().unwrap().is_empty());
+    drop(tx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_uploads_are_killed_and_keep_nothing() {
+    let settings = Settings { image_size_cap: 10, user_storage_quota: 15, ..Settings::default() };
+    let w = world_with(settings, MemRegistry::default());
+    let owner = tenant("acme");
+    let bad_sum = NewImage { changes: vec![Change::Checksum(Some("0".repeat(32)))], ..Default::default() };
+    let e = w.images.create(&owner, bad_sum, Some(bytes(b"abc"))).await.unwrap_err();
+    assert!(matches!(e, ImageError::ChecksumMismatch { .. }), "{e:?}");
+    let declared = NewImage { changes: vec![Change::Size(5)], ..Default::default() };
+    let e = w.images.create(&owner, declared, Some(bytes(b"abc"))).await.unwrap_err();
+    assert!(matches!(e, ImageError::SizeMismatch(_)), "{e:?}");
+    let (tx, body) = channel();
+    tx.send(Ok(Bytes::from(vec![0; 11]))).await.unwrap();
+    drop(tx);
+    let chunked = Data { source: Source::Stream { body, length: None }, store: None };
+    let e = w.images.create(&owner, NewImage::default(), Some(chunked)).await.unwrap_err();
+    assert_eq!(e, ImageError::CapExceeded { cap: 10 });
+    w.images.create(&owner, NewImage::default(), Some(bytes(&[1; 10]))).await.unwrap();
+    let e = w.images.create(&owner, NewImage::default(), Some(bytes(&[2; 6]))).await.unwrap_err();
+    assert_eq!(e, ImageError::OverQuota { left: 5, quota: 15 }, "the registry's usage figure answers");
+    let statuses: Vec<Status> = w.registry.records.lock().unwrap().values().map(|(_, i)| i.status.clone()).collect();
+    assert_eq!(statuses.len(), 4, "the size mismatch was refused before anything was created");
+    assert_eq!(statuses.iter().filter(|s| **s == Status::Killed).count(), 3, "{statuses:?}");
+    assert_eq!(w.store.data.lock().unwrap().len(), 1, "only the good image has data");
+    assert!(w.store.partial.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_driver_that_ignores_a_filter_is_refused_not_believed() {
+    let w = world_with(Settings::default(), MemRegistry { ignores_filters: true, ..Default::default() });
+    let admin = Caller::admin();
+    let new = |name: &str| NewImage { changes: vec![Change::Name(Some(name.into()))], ..Default::default() };
+    w.images.create(&admin, new("a"), None).await.unwrap();
+    w.images.create(&admin, new("b"), None).await.unwrap();
+    let mut q = ListQuery::new(admin.viewer());
+    q.filters.name = Some("a".into());
+    q.filters.is_public = None;
+    let e = w.images.list(&admin, q).await.unwrap_err();
+    assert!(
+        matches!(e, ImageError::Registry { kind: ErrorKind::UNSUPPORTED, ref message } if message.contains("upgrade")),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn store_messages_reach_clients_without_paths() {
+    let w = world();
+    let admin = Caller::admin();
+    let image = w.images.create(&admin, NewImage::default(), Some(bytes(b"abc"))).await.unwrap();
+    w.store.data.lock().unwrap().clear();
+    let e = w.images.download(&admin, image.id, None).await.unwrap_err();
+    assert!(!e.to_string().contains("/srv/secret"), "{e}");
+    assert!(matches!(e, ImageError::Store { kind: ErrorKind::NOT_FOUND, .. }), "{e:?}");
+}
