@@ -80,6 +80,17 @@ pub struct ApiSettings {
     pub scrub_time: u64,
     /// Seconds between two scrubber passes (`wakeup_time`).
     pub wakeup_time: u64,
+    /// The multihash computed next to MD5 for `os_hash_value` (`hashing_algorithm`).
+    pub hashing_algorithm: tank_images::HashAlgorithm,
+    /// This server's name in the uploads it runs (`node_id`): servers sharing a registry
+    /// need distinct ones. `None`: `<hostname>:<api_port>`, or `<hostname>:<config file>`
+    /// when the port is chosen at start (0).
+    pub node_id: Option<String>,
+    /// Seconds an upload's lease lasts without renewal (`upload_lease_secs`): how long
+    /// the other servers wait before cleaning up after a server that stopped mid-upload.
+    pub upload_lease_secs: u64,
+    /// The most tags one image may have (`image_tag_quota`).
+    pub image_tag_quota: usize,
 }
 
 impl Default for ApiSettings {
@@ -93,6 +104,10 @@ impl Default for ApiSettings {
             delayed_delete: false,
             scrub_time: 43200,
             wakeup_time: 300,
+            hashing_algorithm: tank_images::HashAlgorithm::Sha512,
+            node_id: None,
+            upload_lease_secs: 60,
+            image_tag_quota: 128,
         }
     }
 }
@@ -125,6 +140,10 @@ struct Raw {
     delayed_delete: Option<bool>,
     scrub_time: Option<u64>,
     wakeup_time: Option<u64>,
+    hashing_algorithm: Option<String>,
+    node_id: Option<String>,
+    upload_lease_secs: Option<u64>,
+    image_tag_quota: Option<usize>,
     #[serde(default)]
     import_filtering_opts: ImportFiltering,
 }
@@ -183,7 +202,22 @@ impl Config {
             delayed_delete: raw.delayed_delete.unwrap_or(defaults.delayed_delete),
             scrub_time: raw.scrub_time.unwrap_or(defaults.scrub_time),
             wakeup_time: raw.wakeup_time.unwrap_or(defaults.wakeup_time),
+            hashing_algorithm: match raw.hashing_algorithm {
+                None => defaults.hashing_algorithm,
+                Some(name) => {
+                    name.parse().map_err(|why| ConfigError(format!("{}: hashing_algorithm {why}", path.display())))?
+                }
+            },
+            node_id: raw.node_id,
+            upload_lease_secs: raw.upload_lease_secs.unwrap_or(defaults.upload_lease_secs),
+            image_tag_quota: raw.image_tag_quota.unwrap_or(defaults.image_tag_quota),
         };
+        if api.node_id.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            return Err(ConfigError(format!("{}: node_id must not be empty", path.display())));
+        }
+        if api.upload_lease_secs < 1 {
+            return Err(ConfigError(format!("{}: upload_lease_secs must be at least 1 second", path.display())));
+        }
         if api.wakeup_time == 0 {
             return Err(ConfigError(format!("{}: wakeup_time must be at least 1 second", path.display())));
         }
@@ -211,6 +245,39 @@ impl Config {
             stores,
             registries: raw.registry,
         })
+    }
+
+    /// The name this server gives its uploads: `node_id`, else `<hostname>:<api_port>`,
+    /// else (port 0, chosen anew at every start) `<hostname>:<config file>`, so that a
+    /// restarted server still recognises its own interrupted uploads. Two servers on one
+    /// host that share a config file and port 0 must set distinct `node_id`s.
+    pub fn node_id(&self) -> String {
+        if let Some(id) = &self.api.node_id {
+            return id.clone();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".to_owned());
+        match self.api_port {
+            0 => format!("{host}:{}", self.path.display()),
+            port => format!("{host}:{port}"),
+        }
+    }
+
+    /// The images service's settings.
+    pub fn images_settings(&self) -> tank_images::Settings {
+        tank_images::Settings {
+            image_size_cap: self.api.image_size_cap,
+            user_storage_quota: self.api.user_storage_quota,
+            delayed_delete: self.api.delayed_delete,
+            hashing_algorithm: self.api.hashing_algorithm,
+            node_id: self.node_id(),
+            upload_lease: std::time::Duration::from_secs(self.api.upload_lease_secs),
+            image_tag_quota: self.api.image_tag_quota,
+            page_max: self.api.api_limit_max,
+        }
     }
 
     /// The table for a plugin of `kind` known as any of `names`, and the name it was found
@@ -296,6 +363,23 @@ mod tests {
         assert!(e.contains("limit_param_default") && e.contains("50"), "{e}");
         let e = parse("image_size_cap = -1\n").unwrap_err().to_string();
         assert!(e.contains("image_size_cap"), "{e}");
+    }
+
+    #[test]
+    fn upload_settings_are_read_and_checked() {
+        let c = parse("hashing_algorithm = \"sha256\"\nnode_id = \"api-1\"\nupload_lease_secs = 5\n").unwrap();
+        let s = c.images_settings();
+        assert_eq!((s.hashing_algorithm.name(), s.node_id.as_str(), s.upload_lease.as_secs()), ("sha256", "api-1", 5));
+        let e = parse("hashing_algorithm = \"md4\"\n").unwrap_err().to_string();
+        assert!(e.contains("hashing_algorithm") && e.contains("sha512"), "{e}");
+        assert!(parse("upload_lease_secs = 0\n").unwrap_err().to_string().contains("upload_lease_secs"));
+        assert!(parse("node_id = \" \"\n").unwrap_err().to_string().contains("node_id"));
+        let any_port = Config::parse("api_port = 0\n", Path::new("/etc/tank/a.toml")).unwrap();
+        assert_eq!(any_port.node_id(), any_port.node_id(), "a restart keeps its name");
+        assert!(any_port.node_id().ends_with(":/etc/tank/a.toml"), "{}", any_port.node_id());
+        let other = Config::parse("api_port = 0\n", Path::new("/etc/tank/b.toml")).unwrap();
+        assert_ne!(any_port.node_id(), other.node_id(), "another config is another server");
+        assert!(parse("api_port = 9292\n").unwrap().node_id().ends_with(":9292"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod identity;
 pub mod list_params;
 pub mod plugin;
 pub mod registry_server;

@@ -1,10 +1,13 @@
-//! What a running API server holds: the opened registry driver and stores, built from the
-//! configuration and the plugin catalog, and the crash recovery done before serving.
+//! What a running API server holds: the images service over the opened registry driver
+//! and stores, built from the configuration and the plugin catalog.
 
-use std::{collections::HashMap, sync::Arc, time::SystemTime};
+use std::sync::Arc;
 
-use anyhow::{anyhow, Context};
-use tank_core::{Image, Status, Timestamp};
+use anyhow::anyhow;
+use tank_images::{
+    backend::{StoreEntry, Stores},
+    Images,
+};
 
 use crate::{
     config::Config,
@@ -14,126 +17,26 @@ use crate::{
     },
 };
 
-/// The opened stores, by every name they answer to.
-pub struct Stores {
-    by_name: HashMap<String, Arc<Store>>,
-    by_scheme: HashMap<String, Arc<Store>>,
-    default: Arc<Store>,
-    listing: Vec<String>,
-}
-
-impl Stores {
-    /// The store new images go to.
-    pub fn default_store(&self) -> &Arc<Store> {
-        &self.default
-    }
-
-    /// The store called `name` (plugin name, alias, or scheme, as Glance's
-    /// `x-image-meta-store` took schemes).
-    pub fn named(&self, name: &str) -> Option<&Arc<Store>> {
-        self.by_name.get(name).or_else(|| self.by_scheme.get(name))
-    }
-
-    /// The store holding `image`'s data: the owner of its location's scheme, else the store
-    /// recorded when its upload began (an interrupted upload has no location yet).
-    pub fn holding(&self, image: &Image) -> Option<&Arc<Store>> {
-        let by_location = image.location.as_ref().and_then(|l| self.by_scheme.get(l.scheme()));
-        by_location.or_else(|| image.store.as_deref().and_then(|s| self.named(s)))
-    }
-
-    /// The store that reads client-given URLs of `scheme` (`x-image-meta-location`,
-    /// copy-from): only stores whose locations are external qualify, so a client cannot
-    /// point an image at data that some store keeps for Tank (a `file://` path, say).
-    pub fn external(&self, scheme: &str) -> Option<&Arc<Store>> {
-        self.by_scheme.get(scheme).filter(|s| s.external)
-    }
-
-    /// The schemes [`Stores::external`] accepts, sorted, for error messages.
-    pub fn external_schemes(&self) -> Vec<&str> {
-        let mut schemes: Vec<&str> =
-            self.by_scheme.iter().filter(|(_, s)| s.external).map(|(scheme, _)| scheme.as_str()).collect();
-        schemes.sort_unstable();
-        schemes
-    }
-
-    /// "fs (filesystem, file), memstore" for error messages.
-    pub fn describe(&self) -> String {
-        self.listing.join(", ")
-    }
-}
-
 /// The server's shared state.
 pub struct Tank {
-    /// Where metadata lives.
-    pub registry: Arc<Registry>,
-    /// Where data lives.
-    pub stores: Stores,
-    /// The API's limits and rules.
+    /// The images service: every operation the APIs offer.
+    pub images: Images,
+    /// The API's limits and paging rules.
     pub api: crate::config::ApiSettings,
-    /// Uploads in progress on this server, by image: sending `true` stops one (when its
-    /// image is deleted).
-    pub uploads: std::sync::Mutex<HashMap<tank_core::ImageId, tokio::sync::watch::Sender<bool>>>,
-}
-
-/// Moves image `id` to status `to` if its current status passes `from`, retrying when
-/// another request changed the record first; does nothing otherwise.
-pub fn move_status(
-    registry: &Registry,
-    id: tank_core::ImageId,
-    to: Status,
-    from: impl Fn(Status) -> bool,
-) -> tank_sdk::Result<()> {
-    loop {
-        let mut current = registry.get(id)?;
-        if !from(current.value.status) {
-            return Ok(());
-        }
-        current.value.set_status(to, now()).map_err(|e| tank_sdk::Error::backend(e.to_string()))?;
-        match registry.update(&current.value, current.revision) {
-            Err(e) if e.kind == tank_sdk::ErrorKind::CONFLICT => continue,
-            other => return other.map(drop),
-        }
-    }
-}
-
-/// Now, as the registry records it.
-pub fn now() -> Timestamp {
-    let micros = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
-    Timestamp::from_unix_micros(i64::try_from(micros).unwrap_or(i64::MAX))
 }
 
 impl Tank {
-    /// Opens the registry driver and the stores the configuration uses. Plugins that fail
-    /// to open are marked in `catalog` and skipped, except the default store and the
-    /// registry driver, without which the server cannot start.
+    /// Opens the registry driver and the stores the configuration uses, and the images
+    /// service over them. Plugins that fail to open are marked in `catalog` and skipped,
+    /// except the default store and the registry driver, without which the server cannot
+    /// start.
     pub fn open(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Tank> {
         let registry = open_registry(config, catalog)?;
         let stores = open_stores(config, catalog)?;
-        Ok(Tank { registry: Arc::new(registry), stores, api: config.api.clone(), uploads: Default::default() })
-    }
-
-    /// Images a crash left in `saving` become `killed`, and their partial data is removed.
-    pub fn recover(&self) -> anyhow::Result<usize> {
-        let stuck = self.registry.with_status(&[Status::Saving]).context("cannot list images left in saving")?;
-        let count = stuck.len();
-        for mut image in stuck {
-            let store = self.stores.holding(&image);
-            match store {
-                Some(store) => {
-                    if let Err(e) = store.discard(image.id) {
-                        tracing::error!(image = %image.id, store = %store.name, "could not remove partial data: {}", e.message);
-                    }
-                }
-                None => {
-                    tracing::warn!(image = %image.id, "the store of an interrupted upload is not loaded; its partial data stays")
-                }
-            }
-            let revision = self.registry.get(image.id)?.revision;
-            image.set_status(Status::Killed, now())?;
-            self.registry.update(&image, revision)?;
-            tracing::warn!(image = %image.id, "upload was interrupted by a stop of the server; image is now killed");
-        }
-        Ok(count)
+        let settings = config.images_settings();
+        tracing::info!(node_id = %settings.node_id, "uploads on this server carry its node id");
+        let images = Images::new(Arc::new(registry), stores, settings);
+        Ok(Tank { images, api: config.api.clone() })
     }
 }
 
@@ -165,9 +68,7 @@ pub fn open_registry(config: &Config, catalog: &mut Catalog) -> anyhow::Result<R
 /// opened but failed its check is still used). Fails only when the default store is not
 /// among them.
 pub fn open_stores(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Stores> {
-    let mut by_name = HashMap::new();
-    let mut by_scheme = HashMap::new();
-    let mut listing = Vec::new();
+    let mut entries = Vec::new();
     let candidates: Vec<_> = catalog.entries.iter().filter(|e| e.kind == Some("store") && e.is_ok()).cloned().collect();
     for entry in candidates {
         let mut names: Vec<&str> = vec![entry.name.as_str()];
@@ -189,18 +90,6 @@ pub fn open_stores(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Sto
         match Store::open(module, &entry.name, entry.schemes.clone(), &table, &config.dir) {
             Ok(mut store) => {
                 store.external = entry.store.external_locations;
-                let store = Arc::new(store);
-                for n in &names {
-                    by_name.insert((*n).to_owned(), store.clone());
-                }
-                for s in &entry.schemes {
-                    by_scheme.insert(s.clone(), store.clone());
-                }
-                listing.push(if entry.store.aliases.is_empty() {
-                    entry.name.clone()
-                } else {
-                    format!("{} ({})", entry.name, entry.store.aliases.join(", "))
-                });
                 tracing::info!(store = %entry.name, "store opened");
                 // A store whose backend is down still serves: its requests answer 503 until
                 // the backend is back, which may be soon. The operator hears of it now, in the
@@ -213,6 +102,12 @@ pub fn open_stores(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Sto
                     tracing::error!("{reason}");
                     catalog.fail(&entry.name, "check-failed", reason);
                 }
+                entries.push(StoreEntry {
+                    external: store.external,
+                    schemes: store.schemes.clone(),
+                    names: names.iter().map(|n| (*n).to_owned()).collect(),
+                    store: Arc::new(store),
+                });
             }
             Err(e) => {
                 let reason = format!("store '{}' failed to open: {}", entry.name, e.message);
@@ -221,18 +116,16 @@ pub fn open_stores(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Sto
             }
         }
     }
-    let default = by_name.get(&config.default_store).cloned().ok_or_else(|| {
+    Stores::new(entries, &config.default_store).map_err(|default| {
         let why = catalog
-            .store_entry(&config.default_store)
+            .store_entry(&default)
             .and_then(|e| e.reason.clone())
             .unwrap_or_else(|| format!("no plugin in {} provides it", dirs(config)));
         anyhow!(
-            "default_store '{}' is not available: {why}; install it or fix default_store in {}",
-            config.default_store,
+            "default_store '{default}' is not available: {why}; install it or fix default_store in {}",
             config.path.display()
         )
-    })?;
-    Ok(Stores { by_name, by_scheme, default, listing })
+    })
 }
 
 /// The store's table with the host settings its manifest asks for added (`[store]

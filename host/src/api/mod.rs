@@ -4,12 +4,11 @@
 //! is easier to check against Glance's endpoint list (docs/api-v1.md) than a router crate's
 //! DSL.
 
-pub mod context;
+pub mod body;
 pub mod error;
 pub(crate) mod images;
 mod members;
 pub mod meta;
-pub mod transfer;
 
 use std::{convert::Infallible, io, net::SocketAddr, sync::Arc, time::Instant};
 
@@ -20,8 +19,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use self::{context::Context, error::ApiError};
-use crate::state::Tank;
+use self::error::ApiError;
+use crate::{identity, state::Tank};
 
 /// Every response body: small JSON or a streamed image.
 pub type ResponseBody = BoxBody<Bytes, io::Error>;
@@ -105,8 +104,9 @@ async fn route(tank: Arc<Tank>, req: Request<Incoming>) -> Result<Response<Respo
     let segments: Vec<String> =
         rest.trim_matches('/').split('/').filter(|s| !s.is_empty()).map(images::decode_segment).collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let ctx = Context::from_headers(req.headers(), tank.api.owner_is_tenant)?;
-    let ctx = &ctx;
+    let caller = identity::caller(req.headers(), tank.api.owner_is_tenant)
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.to_string()))?;
+    let ctx = &caller;
     let method = req.method().clone();
     match (method, segments.as_slice()) {
         (Method::GET, [] | ["images"]) => images::list(&tank, ctx, &req, false).await,

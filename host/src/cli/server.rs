@@ -20,41 +20,30 @@ use crate::{
     state::{self, Tank},
 };
 
-/// Scrubber passes every `wakeup_time` seconds, on the blocking pool.
-async fn scrub_forever(tank: Arc<Tank>) {
-    let (scrub_time, wakeup) =
-        (std::time::Duration::from_secs(tank.api.scrub_time), std::time::Duration::from_secs(tank.api.wakeup_time));
-    loop {
-        let pass_tank = tank.clone();
-        match tokio::task::spawn_blocking(move || scrubber::scrub_once(&pass_tank, scrub_time)).await {
-            Ok(Ok(pass)) if pass.scrubbed + pass.failed > 0 => {
-                tracing::info!(scrubbed = pass.scrubbed, waiting = pass.waiting, failed = pass.failed, "scrubber pass")
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::error!("scrubber pass failed: {e:#}"),
-            Err(e) => tracing::error!("scrubber pass failed: {e}"),
-        }
-        tokio::time::sleep(wakeup).await;
-    }
-}
-
 pub(super) fn scrubber(config_path: Option<&Path>, daemon: bool) -> anyhow::Result<()> {
     let config = load_config(config_path)?;
     init_logging(config.verbose);
     let mut catalog = loader::scan(&config.plugin_dirs, Depth::Load, host_log::max_level());
     let tank = Tank::open(&config, &mut catalog)?;
     let scrub_time = std::time::Duration::from_secs(config.api.scrub_time);
-    loop {
-        let pass = scrubber::scrub_once(&tank, scrub_time)?;
-        println!("scrubbed {}, waiting {}, failed {}", pass.scrubbed, pass.waiting, pass.failed);
-        if !daemon {
-            if pass.failed > 0 {
-                bail!("{} images could not be scrubbed (see the log); they stay queued for the next pass", pass.failed);
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
+    runtime.block_on(async move {
+        loop {
+            let pass = scrubber::scrub_once(&tank.images, scrub_time).await?;
+            println!("scrubbed {}, waiting {}, failed {}", pass.scrubbed, pass.waiting, pass.failed);
+            if !daemon {
+                if pass.failed > 0 {
+                    bail!(
+                        "{} images could not be scrubbed (see the log); they stay queued for the next pass",
+                        pass.failed
+                    );
+                }
+                return Ok(());
             }
-            return Ok(());
+            tokio::time::sleep(std::time::Duration::from_secs(config.api.wakeup_time)).await;
         }
-        std::thread::sleep(std::time::Duration::from_secs(config.api.wakeup_time));
-    }
+    })
 }
 
 /// Finds the configuration: `--config`, else the first default location that exists.
@@ -84,18 +73,24 @@ pub(super) fn api(config_path: Option<&Path>) -> anyhow::Result<()> {
     init_logging(config.verbose);
     let mut catalog = loader::scan(&config.plugin_dirs, Depth::Load, host_log::max_level());
     let tank = Tank::open(&config, &mut catalog)?;
-    let recovered = tank.recover()?;
-    if recovered > 0 {
-        tracing::warn!(count = recovered, "images interrupted by the last stop were marked killed");
-    }
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
     runtime.block_on(async move {
+        let recovered =
+            tank.images.recover(true).await.map_err(|e| anyhow::anyhow!("cannot recover interrupted uploads: {e}"))?;
+        if recovered > 0 {
+            tracing::warn!(count = recovered, "uploads interrupted by the last stop were ended");
+        }
         let listener = listen(&config.api_host, config.api_port, "api_port", &config.path).await?;
         let tank = Arc::new(tank);
         if tank.api.delayed_delete {
-            tokio::spawn(scrub_forever(tank.clone()));
+            let (scrub_time, wakeup) = (
+                std::time::Duration::from_secs(tank.api.scrub_time),
+                std::time::Duration::from_secs(tank.api.wakeup_time),
+            );
+            tokio::spawn(scrubber::scrub_forever(tank.images.clone(), scrub_time, wakeup));
         }
+        tokio::spawn(scrubber::reclaim_forever(tank.images.clone()));
         until_stopped(crate::api::serve(tank, listener)).await
     })
 }

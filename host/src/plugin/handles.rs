@@ -2,8 +2,8 @@
 //! plain Rust signatures over the generation-1 ABI objects.
 //!
 //! Every method blocks (it calls into the plugin); async code reaches them through
-//! `tokio::task::spawn_blocking`. Errors come back as [`tank_sdk::Error`], whose kind the
-//! API maps to an HTTP status in one place.
+//! `tokio::task::spawn_blocking`. Errors come back as [`tank_sdk::Error`]. Both implement
+//! the images service's backend traits, which is how the service reaches the plugins.
 
 use std::path::Path;
 
@@ -11,7 +11,7 @@ use abi_stable::std_types::{RBox, ROption};
 use tank_core::{query::ListQuery, Image, ImageId, Status};
 use tank_sdk::{
     abi::{ReaderV1_TO, RegistryV1_TO, StoreV1_TO, WriterV1_TO},
-    Error, ErrorKind, Result, Revision, Revisioned,
+    Error, Result, Revision, Revisioned,
 };
 
 use super::loader::Module;
@@ -155,25 +155,9 @@ impl Registry {
         Ok(self.inner.update(id.as_str().into(), revision, json.as_str().into()).into_result()?)
     }
 
-    /// One page of images.
-    ///
-    /// A marker must name an image the query's viewer may see. Drivers look the marker up
-    /// by id alone, so a caller could page from an image hidden from it, and tell from the
-    /// answer (a page, not "invalid marker") that the image exists, and where it sorts.
-    /// Such a marker is refused here for every driver exactly as one naming no image is
-    /// (`INVALID_INPUT`), at the cost of one read per non-admin page that has a marker.
+    /// One page of images, as the driver answers the query (the images service checks
+    /// the marker and the answer).
     pub fn list(&self, query: &ListQuery) -> Result<Vec<Image>> {
-        if let Some(marker) = query.marker.filter(|_| !query.viewer.is_admin) {
-            let hidden = match self.get(marker) {
-                Ok(record) => !query.viewer.can_see(&record.value),
-                // The driver answers an unknown marker itself.
-                Err(e) if e.kind == ErrorKind::NOT_FOUND => false,
-                Err(e) => return Err(e),
-            };
-            if hidden {
-                return Err(Error::invalid_input(format!("marker {marker} not found")));
-            }
-        }
         let json = encode(query)?;
         decode("image list", &self.inner.list(json.as_str().into()).into_result()?)
     }
@@ -198,5 +182,82 @@ impl Registry {
     /// The driver's optional operation `op` (`tank registry` passes it through).
     pub fn call(&self, op: &str, payload: &str) -> Result<String> {
         Ok(self.inner.call(op.into(), payload.into()).into_result()?.into())
+    }
+}
+
+impl tank_images::backend::Registry for Registry {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn create(&self, image: &Image) -> Result<Revision> {
+        Registry::create(self, image)
+    }
+    fn get(&self, id: ImageId) -> Result<Revisioned<Image>> {
+        Registry::get(self, id)
+    }
+    fn update(&self, image: &Image, revision: Revision) -> Result<Revision> {
+        Registry::update(self, image, revision)
+    }
+    fn remove(&self, id: ImageId) -> Result<()> {
+        Registry::remove(self, id)
+    }
+    fn list(&self, query: &ListQuery) -> Result<Vec<Image>> {
+        Registry::list(self, query)
+    }
+    fn with_status(&self, statuses: &[Status]) -> Result<Vec<Image>> {
+        Registry::with_status(self, statuses)
+    }
+    fn usage(&self, owner: &str) -> Result<u64> {
+        #[derive(serde::Deserialize)]
+        struct Usage {
+            bytes: u64,
+        }
+        let answer = self.call(tank_sdk::USAGE_OP, &encode(&serde_json::json!({ "owner": owner }))?)?;
+        Ok(decode::<Usage>("usage figure", &answer)?.bytes)
+    }
+}
+
+/// A write through the ABI, as the images service writes.
+struct AbiWriter(Writer);
+
+impl tank_images::backend::Writer for AbiWriter {
+    fn write(&mut self, data: &[u8]) -> Result<()> {
+        write(&mut self.0, data)
+    }
+    fn finish(self: Box<Self>) -> Result<String> {
+        finish(self.0)
+    }
+    fn abort(self: Box<Self>) -> Result<()> {
+        abort(self.0)
+    }
+}
+
+/// A read through the ABI, as the images service reads.
+struct AbiReader(Reader);
+
+impl tank_images::backend::Reader for AbiReader {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        read(&mut self.0, buf)
+    }
+}
+
+impl tank_images::backend::Store for Store {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn add(&self, id: ImageId, size: Option<u64>) -> Result<Box<dyn tank_images::backend::Writer>> {
+        Ok(Box::new(AbiWriter(Store::add(self, id, size)?)))
+    }
+    fn get(&self, location: &str, offset: u64, length: Option<u64>) -> Result<Box<dyn tank_images::backend::Reader>> {
+        Ok(Box::new(AbiReader(Store::get(self, location, offset, length)?)))
+    }
+    fn size(&self, location: &str) -> Result<u64> {
+        Store::size(self, location)
+    }
+    fn delete(&self, location: &str) -> Result<()> {
+        Store::delete(self, location)
+    }
+    fn discard(&self, id: ImageId) -> Result<()> {
+        Store::discard(self, id)
     }
 }

@@ -276,8 +276,45 @@ fn check_library(m: &Manifest, folder: &Path, depth: Depth, max_level: u8) -> Re
             ),
         ));
     }
+    if m.plugin.kind == Kind::Registry && !keeps_unknown_fields(info.sdk_version.as_str()) {
+        return Err(Refusal::new(
+            "sdk-too-old",
+            format!(
+                "registry driver '{name}' was built with tank-sdk {}, which drops the record fields it does not \
+                 know (visibility, tags, member statuses, locations) and would lose them; rebuild it against \
+                 tank-sdk {REGISTRY_SDK_MIN} or later",
+                info.sdk_version
+            ),
+        ));
+    }
     tracing::debug!(plugin = %name, version = %info.version, sdk = %info.sdk_version, "plugin loaded");
     Ok(Some(module))
+}
+
+/// The first tank-sdk whose registry drivers keep record fields and statuses they do not
+/// know, and refuse list queries they cannot answer.
+const REGISTRY_SDK_MIN: &str = "1.1.0";
+
+/// Whether a driver built with tank-sdk `version` keeps what it does not know: 1.1.0 and
+/// later. A version that does not parse is a library that does not say, and is refused.
+fn keeps_unknown_fields(version: &str) -> bool {
+    let parts: Vec<u64> = version.split(['.', '-', '+']).take(2).map_while(|p| p.parse().ok()).collect();
+    matches!(parts.as_slice(), [major, minor] if (*major, *minor) >= (1, 1))
+}
+
+#[cfg(test)]
+mod sdk_tests {
+    use super::keeps_unknown_fields;
+
+    #[test]
+    fn registry_drivers_need_a_sdk_that_keeps_unknown_fields() {
+        for old in ["1.0.0", "0.9.3", "garbage", ""] {
+            assert!(!keeps_unknown_fields(old), "{old}");
+        }
+        for new in ["1.1.0", "1.1.0-rc.1", "1.12.3", "2.0.0", super::REGISTRY_SDK_MIN] {
+            assert!(keeps_unknown_fields(new), "{new}");
+        }
+    }
 }
 
 fn layout_refusal(name: &str, kind: &str, other_kind_fits: bool, e: LibraryError) -> Refusal {

@@ -3,9 +3,12 @@
 //! driver behind `tank registry` returned (a 409 is `duplicate` or `conflict`, which the
 //! status alone cannot tell).
 //!
-//! The status of a kind comes from `crate::api::error::status_of`, the host's one table.
+//! The status of a kind comes from `crate::api::error::status_of`, the host's one table;
+//! the images service's errors map to kinds and statuses in [`RegistryError::from_image`],
+//! the registry API's one table.
 
 use http::StatusCode;
+use tank_images::ImageError;
 use tank_sdk::ErrorKind;
 
 use crate::api::{error::status_of, json_response, ResponseBody};
@@ -37,11 +40,6 @@ impl RegistryError {
         Self::new(ErrorKind::NOT_FOUND, format!("image {id} not found"))
     }
 
-    /// 409, `conflict`.
-    pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::CONFLICT, message)
-    }
-
     /// 403: the caller sees the image but may not do this to it.
     pub fn forbidden(message: impl Into<String>) -> Self {
         RegistryError { status: StatusCode::FORBIDDEN, kind: ErrorKind::PERMISSION_DENIED, message: message.into() }
@@ -56,6 +54,51 @@ impl RegistryError {
             _ => ErrorKind::BACKEND,
         };
         RegistryError { status, kind, message: message.into() }
+    }
+
+    /// The registry API's answer to an error of the images service.
+    pub fn from_image(e: ImageError) -> RegistryError {
+        let message = e.to_string();
+        let (status, kind) = match &e {
+            ImageError::NotFound(_) | ImageError::MemberNotFound { .. } | ImageError::NoData { .. } => {
+                (StatusCode::NOT_FOUND, ErrorKind::NOT_FOUND)
+            }
+            ImageError::Forbidden { image: Some(id), .. } => {
+                return RegistryError::forbidden(format!(
+                    "you may not change image {id}; only its owner or an admin may"
+                ))
+            }
+            ImageError::Forbidden { .. }
+            | ImageError::NotAllowed(_)
+            | ImageError::DataFieldFixed { .. }
+            | ImageError::Protected(_) => (StatusCode::FORBIDDEN, ErrorKind::PERMISSION_DENIED),
+            ImageError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, ErrorKind::PERMISSION_DENIED),
+            ImageError::Conflict(_) | ImageError::WrongStatus { .. } | ImageError::DeletedDuringUpload(_) => {
+                (StatusCode::CONFLICT, ErrorKind::CONFLICT)
+            }
+            ImageError::Duplicate(_) => (StatusCode::CONFLICT, ErrorKind::DUPLICATE),
+            ImageError::Invalid { field: "marker", reason } => {
+                return RegistryError::bad_request(format!("invalid marker: image could not be found ({reason})"))
+            }
+            ImageError::BadTransition { .. }
+            | ImageError::Invalid { .. }
+            | ImageError::TooLarge { .. }
+            | ImageError::SizeMismatch(_)
+            | ImageError::ChecksumMismatch { .. }
+            | ImageError::Interrupted(_)
+            | ImageError::UnknownStore { .. }
+            | ImageError::UnsupportedSource { .. }
+            | ImageError::RangeNotSatisfiable { .. } => (StatusCode::BAD_REQUEST, ErrorKind::INVALID_INPUT),
+            ImageError::CapExceeded { .. } | ImageError::OverQuota { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, ErrorKind::STORAGE_FULL)
+            }
+            ImageError::Registry { kind, .. } | ImageError::Store { kind, .. } | ImageError::Source { kind, .. } => {
+                (status_of(*kind), *kind)
+            }
+            ImageError::StoreUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorKind::UNAVAILABLE),
+            ImageError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::BACKEND),
+        };
+        RegistryError { status, kind, message }
     }
 
     /// The JSON body.
@@ -112,7 +155,7 @@ mod tests {
     #[test]
     fn the_body_carries_the_kind_so_409s_can_be_told_apart() {
         let dup: RegistryError = tank_sdk::Error::duplicate("image x exists").into();
-        let stale = RegistryError::conflict("stale");
+        let stale = RegistryError::new(ErrorKind::CONFLICT, "stale");
         assert_eq!((dup.status, stale.status), (StatusCode::CONFLICT, StatusCode::CONFLICT));
         let body: serde_json::Value = serde_json::from_str(&dup.body()).unwrap();
         assert_eq!(body["error"]["kind"], "duplicate");

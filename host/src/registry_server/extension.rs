@@ -23,7 +23,7 @@ use serde_json::json;
 use tank_core::{query::ListQuery, Image, ImageId, Status};
 use tank_sdk::ErrorKind;
 
-use super::{context::Context, error::RegistryError, params, read_body, with_revision, RegistryServer};
+use super::{error::RegistryError, params, read_body, with_revision, RegistryServer};
 use crate::api::{full, json_response, ResponseBody};
 
 fn decode<T: serde::de::DeserializeOwned>(what: &str, body: &[u8]) -> Result<T, RegistryError> {
@@ -40,7 +40,7 @@ pub async fn route(
     req: Request<Incoming>,
     segments: &[&str],
 ) -> Result<Response<ResponseBody>, RegistryError> {
-    let ctx = Context::from_headers(req.headers())?;
+    let ctx = super::caller(req.headers())?;
     if !ctx.is_admin {
         return Err(RegistryError::forbidden(
             "the /tank/ endpoints are for API servers' remote registry driver and need an admin context",
@@ -57,14 +57,26 @@ pub async fn route(
             let mut statuses = Vec::new();
             for (key, value) in params::pairs(req.uri().query().unwrap_or("")) {
                 if key == "status" {
-                    statuses.push(value.parse::<Status>()?);
+                    statuses.push(Status::from_record(&value));
                 }
             }
             let images = server.blocking(move |r| r.with_status(&statuses)).await?;
             Ok(json_response(StatusCode::OK, json!({ "images": images }).to_string()))
         }
         (&Method::POST, ["images", "query"]) => {
-            let query: ListQuery = decode("a list query", &read_body(req).await?)?;
+            let query: ListQuery = serde_json::from_slice(&read_body(req).await?).map_err(|e| {
+                let what = e.to_string();
+                if what.starts_with("unknown field") || what.starts_with("unknown variant") {
+                    // A newer API server's query: refused by name, never answered without
+                    // what this registry does not know.
+                    RegistryError::new(
+                        ErrorKind::UNSUPPORTED,
+                        format!("this registry cannot answer the list query: {what}; upgrade tank registry"),
+                    )
+                } else {
+                    RegistryError::bad_request(format!("the body is not a list query: {what}"))
+                }
+            })?;
             let images = server.blocking(move |r| r.list(&query)).await?;
             Ok(json_response(StatusCode::OK, json!({ "images": images }).to_string()))
         }

@@ -3,7 +3,8 @@
 //! share one set of image records through the `remote` registry driver.
 //!
 //! - `images.rs`: Glance's endpoints (`/images`, `/images/detail`, `/images/{id}`, members,
-//!   `/shared-images/{member}`), with the caller's identity from the headers (`context.rs`).
+//!   `/shared-images/{member}`), over an images service without stores, with the caller's
+//!   identity read from the headers as the API server reads it (`crate::identity`).
 //! - `extension.rs`: Tank's extension under `/tank/`, the registry-driver trait over HTTP,
 //!   for the remote driver: raw records, revisions, removal, `ListQuery` and statuses.
 //!
@@ -15,7 +16,6 @@
 //! default). Locations are never logged: the access log has method, path and status only.
 
 pub mod config;
-mod context;
 mod error;
 mod extension;
 mod images;
@@ -30,9 +30,13 @@ use hyper::body::Incoming;
 use tank_sdk::Revision;
 use tokio::net::TcpListener;
 
+use tank_core::Caller;
+use tank_images::{backend::Stores, Images};
+
 use self::{error::RegistryError, params::Limits};
 use crate::{
     api::{json_response, ResponseBody},
+    identity,
     plugin::handles::Registry,
 };
 
@@ -41,8 +45,10 @@ const MAX_BODY: usize = 4 << 20;
 
 /// What the registry server holds.
 pub struct RegistryServer {
-    /// The registry driver holding the records.
+    /// The registry driver holding the records, for the `/tank/` extension.
     pub registry: Arc<Registry>,
+    /// The images service over it, without stores, for Glance's endpoints.
+    pub images: Images,
     /// List page limits.
     pub limits: Limits,
 }
@@ -50,8 +56,11 @@ pub struct RegistryServer {
 impl RegistryServer {
     /// A server over `registry` with the configured page limits.
     pub fn new(registry: Registry, limit_param_default: u32, api_limit_max: u32) -> Self {
+        let registry = Arc::new(registry);
+        let settings = tank_images::Settings { page_max: api_limit_max, ..Default::default() };
         RegistryServer {
-            registry: Arc::new(registry),
+            images: Images::new(registry.clone(), Stores::none(), settings),
+            registry,
             limits: Limits { default: limit_param_default, max: api_limit_max },
         }
     }
@@ -92,7 +101,7 @@ async fn route(server: &RegistryServer, req: Request<Incoming>) -> Result<Respon
     if segments.first() == Some(&"tank") {
         return extension::route(server, req, &segments[1..]).await;
     }
-    let ctx = context::Context::from_headers(req.headers())?;
+    let ctx = caller(req.headers())?;
     let query = req.uri().query().unwrap_or("").to_owned();
     match (&method, segments.as_slice()) {
         (&Method::GET, [] | ["images"]) => images::list(server, &ctx, &query, false).await,
@@ -133,6 +142,12 @@ async fn route(server: &RegistryServer, req: Request<Incoming>) -> Result<Respon
         )),
         _ => Err(RegistryError::with_status(StatusCode::NOT_FOUND, format!("no such resource: {path}"))),
     }
+}
+
+/// The caller, read as the API server reads it; the registry's callers own images as
+/// their tenant.
+fn caller(headers: &HeaderMap) -> Result<Caller, RegistryError> {
+    identity::caller(headers, true).map_err(|e| RegistryError::with_status(StatusCode::UNAUTHORIZED, e.to_string()))
 }
 
 /// The request body, whole, refused past [`MAX_BODY`].

@@ -1,9 +1,9 @@
 //! The query parameters of the list endpoints (reference §1.5): filters, sort and paging,
 //! checked and turned into a [`ListQuery`] for the caller.
 
-use tank_core::query::ListQuery;
+use tank_core::{query::ListQuery, Caller};
 
-use super::{context::Context, error::RegistryError};
+use super::error::RegistryError;
 pub use crate::list_params::pairs;
 use crate::list_params::{self, Rules};
 
@@ -19,7 +19,7 @@ pub struct Limits {
 /// The list query `query` asks for, on behalf of `ctx`. Parameters Glance does not know are
 /// ignored, as Glance's registry ignored them, and `is_public` filters only when given:
 /// the API server sends its own default in the query it passes on.
-pub fn list_query(query: &str, ctx: &Context, limits: Limits) -> Result<ListQuery, RegistryError> {
+pub fn list_query(query: &str, ctx: &Caller, limits: Limits) -> Result<ListQuery, RegistryError> {
     let rules =
         Rules { limit_default: limits.default, limit_max: limits.max, is_public_default: None, refuse_unknown: false };
     list_params::parse(query, ctx.viewer(), rules).map_err(RegistryError::bad_request)
@@ -36,8 +36,8 @@ mod tests {
 
     const LIMITS: Limits = Limits { default: 25, max: 1000 };
 
-    fn admin() -> Context {
-        Context { is_admin: true, tenant: None }
+    fn admin() -> Caller {
+        Caller::admin()
     }
 
     #[test]
