@@ -268,28 +268,9 @@ impl Server {
     /// `size` bytes (declared with Content-Length and x-image-meta-size, or chunked when
     /// `None`), and returns the open connection: for tests that cut an upload midway.
     pub fn start_raw_upload(&self, store: &str, size: Option<usize>, sent: usize) -> std::net::TcpStream {
-        use std::io::Write;
-        let mut conn = std::net::TcpStream::connect(&self.addr).unwrap();
-        let length = match size {
-            Some(n) => format!("Content-Length: {n}\r\nx-image-meta-size: {n}\r\n"),
-            None => "Transfer-Encoding: chunked\r\n".to_owned(),
-        };
-        let head = format!(
-            "POST /v1/images HTTP/1.1\r\nHost: {}\r\nContent-Type: application/octet-stream\r\n\
-             x-image-meta-store: {store}\r\nx-image-meta-name: cut\r\n{length}\r\n",
-            self.addr
-        );
-        conn.write_all(head.as_bytes()).unwrap();
-        for piece in data(sent, 4).chunks(64 << 10) {
-            if size.is_none() {
-                conn.write_all(format!("{:x}\r\n", piece.len()).as_bytes()).unwrap();
-            }
-            conn.write_all(piece).unwrap();
-            if size.is_none() {
-                conn.write_all(b"\r\n").unwrap();
-            }
-        }
-        conn
+        let mut upload = RawUpload::start(self, &[("x-image-meta-store", store), ("x-image-meta-name", "cut")], size);
+        upload.send(&data(sent, 4));
+        upload.conn
     }
 
     /// The status of every image, killed and deleted ones too, in list order.
@@ -466,6 +447,69 @@ pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     while !cond() {
         assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A `POST /v1/images` written by hand on its own connection, so that a test can stop
+/// midway (to change the image, restart a server, kill one) and then go on or cut it.
+pub struct RawUpload {
+    /// The connection (`Connection: close`: the answer ends at its end).
+    pub conn: std::net::TcpStream,
+    chunked: bool,
+}
+
+impl RawUpload {
+    /// Sends the request head with `headers` and a body of `size` bytes (Content-Length
+    /// and x-image-meta-size), or chunked when `None`.
+    pub fn start(server: &Server, headers: &[(&str, &str)], size: Option<usize>) -> RawUpload {
+        use std::io::Write;
+        let mut conn = std::net::TcpStream::connect(&server.addr).unwrap();
+        let mut head = format!(
+            "POST /v1/images HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/octet-stream\r\n",
+            server.addr
+        );
+        match size {
+            Some(n) => head.push_str(&format!("Content-Length: {n}\r\nx-image-meta-size: {n}\r\n")),
+            None => head.push_str("Transfer-Encoding: chunked\r\n"),
+        }
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        conn.write_all(head.as_bytes()).unwrap();
+        RawUpload { conn, chunked: size.is_none() }
+    }
+
+    /// Sends `bytes` of the body.
+    pub fn send(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        for piece in bytes.chunks(64 << 10) {
+            if self.chunked {
+                self.conn.write_all(format!("{:x}\r\n", piece.len()).as_bytes()).unwrap();
+            }
+            self.conn.write_all(piece).unwrap();
+            if self.chunked {
+                self.conn.write_all(b"\r\n").unwrap();
+            }
+        }
+    }
+
+    /// Sends the last `bytes` (and the chunked body's end) and reads the answer: its
+    /// status and its body as JSON.
+    pub fn finish(mut self, bytes: &[u8]) -> (u16, serde_json::Value) {
+        use std::io::{Read, Write};
+        self.send(bytes);
+        if self.chunked {
+            self.conn.write_all(b"0\r\n\r\n").unwrap();
+        }
+        self.conn.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut answer = Vec::new();
+        self.conn.read_to_end(&mut answer).unwrap();
+        let text = String::from_utf8_lossy(&answer);
+        let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status: {text}"));
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+        let json = serde_json::from_str(body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text}"));
+        (status, json)
     }
 }
 

@@ -66,6 +66,11 @@ fn a_full_store_answers_413_and_keeps_nothing() {
     let (status, message, id) = upload(&s, 8 << 20);
     assert_eq!(status, 413, "{message}");
     assert!(message.contains("No space left"), "{message}");
+    let datadir = d.datadir().display().to_string();
+    assert!(
+        !message.contains(&datadir) && !message.contains(".partial"),
+        "no store path reaches the client: {message}"
+    );
     assert_eq!(status_of(&s, &id), "killed");
     assert!(d.data_files().is_empty(), "partial data left: {:?}", d.data_files());
     // The space is back: a smaller image fits.
@@ -83,6 +88,8 @@ fn a_store_that_refuses_writes_answers_503() {
     let (status, message, id) = upload(&s, 2 << 20);
     assert_eq!(status, 503, "{message}");
     assert!(message.contains("Read-only file system"), "{message}");
+    let datadir = d.datadir().display().to_string();
+    assert!(!message.contains(&datadir), "no store path reaches the client: {message}");
     assert_eq!(status_of(&s, &id), "killed");
     assert!(d.data_files().is_empty());
 }
