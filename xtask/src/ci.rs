@@ -63,7 +63,7 @@ const STEPS: &[Step] = &[
     ("toolchain and test dependencies", prerequisites),
     ("format (cargo fmt --check)", format),
     ("clippy, warnings denied", clippy),
-    ("layering: tank-sdk without tokio, tank-client without server crates", layering),
+    ("layering: tank-sdk without tokio, tank-images without HTTP, tank-client without server crates", layering),
     ("release build and dist/", || dist::dist().map(drop)),
     ("tests", tests),
     ("docs, warnings denied", docs),
@@ -160,9 +160,19 @@ fn clippy() -> Result<()> {
 
 /// The dependency rules ARCHITECTURE.md states: `sdk` is what every plugin links, and it
 /// must stay free of an async runtime (a plugin's runtime lives inside the plugin); the
+/// images service is below every API, so no HTTP crate (nor the host) reaches it; the
 /// client library speaks HTTP only, and pulls in no server code.
 fn layering() -> Result<()> {
-    for (package, forbidden) in [("tank-sdk", "tokio"), ("tank-client", "tank-host"), ("tank-client", "tank-core")] {
+    const RULES: &[(&str, &str)] = &[
+        ("tank-sdk", "tokio"),
+        ("tank-images", "hyper"),
+        ("tank-images", "http"),
+        ("tank-images", "http-body"),
+        ("tank-images", "tank-host"),
+        ("tank-client", "tank-host"),
+        ("tank-client", "tank-core"),
+    ];
+    for &(package, forbidden) in RULES {
         not_a_dependency(package, forbidden)?;
     }
     Ok(())
