@@ -188,7 +188,7 @@ mod tests {
             assert_eq!(v.can_see(&image), sees, "{caller} sees a {visibility} image");
             assert_eq!(v.can_modify(&image), modifies, "{caller} modifies a {visibility} image");
             assert_eq!(v.can_share(&image), shares, "{caller} shares a {visibility} image");
-            assert_eq!(Viewer::admin().can_see(&image) && Viewer::admin().can_modify(&image), true);
+            assert!(Viewer::admin().can_see(&image) && Viewer::admin().can_modify(&image));
         }
     }
 

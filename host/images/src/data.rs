@@ -461,8 +461,7 @@ impl Inner {
         }
         let renewer = tokio::spawn(self.clone().renew(id, token.to_owned(), stop_tx));
         let algorithm = self.settings.hashing_algorithm;
-        let received =
-            transfer::receive(body, store.store.clone(), store_name, id, declared, &limit, stop, algorithm).await;
+        let received = transfer::receive(body, store, id, declared, &limit, stop, algorithm).await;
         renewer.abort();
         let received = match received {
             Ok(r) => r,

@@ -15,7 +15,6 @@
 use std::{
     io,
     pin::Pin,
-    sync::Arc,
     task::{Context, Poll},
 };
 
@@ -26,7 +25,7 @@ use tank_core::ImageId;
 use tokio::sync::{mpsc, watch};
 
 use crate::{
-    backend::{Reader, Store, Writer},
+    backend::{Reader, StoreEntry, Writer},
     error::Mismatch,
     HashAlgorithm, ImageError, Result,
 };
@@ -77,15 +76,14 @@ pub(crate) struct Limit {
 /// aborted before this returns, so nothing is left in the store.
 pub(crate) async fn receive(
     body: ByteStream,
-    store: Arc<dyn Store>,
-    store_name: &str,
+    entry: &StoreEntry,
     id: ImageId,
     declared: Option<u64>,
     limit: &Limit,
     stop: watch::Receiver<Option<Stop>>,
     algorithm: HashAlgorithm,
 ) -> Result<Received> {
-    let add_store = store.clone();
+    let (add_store, store_name) = (entry.store.clone(), entry.names[0].as_str());
     let writer = tokio::task::spawn_blocking(move || add_store.add(id, declared))
         .await
         .map_err(joined)?

@@ -302,21 +302,6 @@ fn keeps_unknown_fields(version: &str) -> bool {
     matches!(parts.as_slice(), [major, minor] if (*major, *minor) >= (1, 1))
 }
 
-#[cfg(test)]
-mod sdk_tests {
-    use super::keeps_unknown_fields;
-
-    #[test]
-    fn registry_drivers_need_a_sdk_that_keeps_unknown_fields() {
-        for old in ["1.0.0", "0.9.3", "garbage", ""] {
-            assert!(!keeps_unknown_fields(old), "{old}");
-        }
-        for new in ["1.1.0", "1.1.0-rc.1", "1.12.3", "2.0.0", super::REGISTRY_SDK_MIN] {
-            assert!(keeps_unknown_fields(new), "{new}");
-        }
-    }
-}
-
 fn layout_refusal(name: &str, kind: &str, other_kind_fits: bool, e: LibraryError) -> Refusal {
     if other_kind_fits {
         let other = if kind == "store" { "registry" } else { "store" };
@@ -378,4 +363,19 @@ pub fn sha256(file: &mut File) -> std::io::Result<String> {
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod sdk_tests {
+    use super::keeps_unknown_fields;
+
+    #[test]
+    fn registry_drivers_need_a_sdk_that_keeps_unknown_fields() {
+        for old in ["1.0.0", "0.9.3", "garbage", ""] {
+            assert!(!keeps_unknown_fields(old), "{old}");
+        }
+        for new in ["1.1.0", "1.1.0-rc.1", "1.12.3", "2.0.0", super::REGISTRY_SDK_MIN] {
+            assert!(keeps_unknown_fields(new), "{new}");
+        }
+    }
 }

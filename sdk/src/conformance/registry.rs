@@ -21,7 +21,7 @@
 //!   `update`, `list` and `with_status` exactly as it was written.
 //! - A list query naming a filter or sort key the driver does not know is refused with
 //!   `UNSUPPORTED`, naming it (the SDK's adapter does this for every driver).
-//! - If the driver answers [`USAGE_OP`](crate::USAGE_OP), every owner's figure is the sum
+//! - If the driver answers [`USAGE_OP`], every owner's figure is the sum
 //!   of [`Image::stored_bytes`] over its records, through creates, updates and removes.
 //!
 //! The suite needs an **empty** database and leaves it empty when it passes.
@@ -714,7 +714,7 @@ impl Suite<'_> {
 
     /// A record as a newer host might write it: a status, fields and nested fields this
     /// SDK does not know.
-    fn from_the_future(&self, n: i64) -> serde_json::Value {
+    fn record_of_a_newer_host(&self, n: i64) -> serde_json::Value {
         let mut img = image(n);
         img.members.push(Member::new("tenant-f", false, at(n)));
         img.locations.push(ImageLocation::stored(Location::parse("file:///var/x").expect("a valid location"), "fs"));
@@ -737,7 +737,7 @@ impl Suite<'_> {
     fn records_keep_what_the_driver_does_not_know(&self, case: &str) {
         // Compared from the second write on: the first read may write the schema this
         // SDK writes, and nothing else may differ.
-        let mut record = self.from_the_future(70);
+        let mut record = self.record_of_a_newer_host(70);
         let id = record["id"].as_str().expect("an id").to_owned();
         ok(case, "create of a newer host's record", self.r.create(record.to_string().as_str().into()));
         let (rev, mut back) = self.get_json(case, &id);
