@@ -323,8 +323,8 @@ impl Inner {
             }
             let quota = self.quota.clone();
             let checked = image.clone();
-            let remaining = tokio::task::spawn_blocking(move || quota.remaining(&checked)).await.map_err(joined)?;
-            match remaining {
+            let remaining = tokio::task::spawn_blocking(move || quota.remaining(&checked)).await;
+            match remaining.map_err(joined).and_then(|r| r) {
                 Ok(Some(left)) if got.size > left.bytes => {
                     let e = ImageError::OverQuota { left: left.bytes, quota: left.quota };
                     return Err(self.abandon(id, token, store, &location, e).await);
@@ -338,7 +338,9 @@ impl Inner {
             image.os_hash_value = Some(got.hash.clone());
             image.locations.push(ImageLocation::stored(location.clone(), store.names[0].clone()));
             image.upload = None;
-            image.set_status(Status::Active, now())?;
+            if let Err(e) = image.set_status(Status::Active, now()) {
+                return Err(self.abandon(id, token, store, &location, e.into()).await);
+            }
             match self.write(&image, record.revision).await {
                 Ok(Some(_)) => return Ok(image),
                 Ok(None) => continue,
@@ -478,12 +480,16 @@ impl Inner {
         }
         let Received { writer, size, md5, hash } = received;
         let stored = Stored { size, md5, hash };
-        let finished = tokio::task::spawn_blocking(move || writer.finish()).await.map_err(joined)?;
+        let finished = tokio::task::spawn_blocking(move || writer.finish()).await;
         let location = match finished {
-            Ok(location) => location,
-            Err(e) => {
+            Ok(Ok(location)) => location,
+            Ok(Err(e)) => {
                 self.end_failed(id, token).await;
                 return Err(ImageError::store(store_name, e));
+            }
+            Err(e) => {
+                self.end_failed(id, token).await;
+                return Err(joined(e));
             }
         };
         let location = match Location::parse(&location) {
