@@ -22,7 +22,7 @@
 
 use std::sync::Arc;
 
-use tank_core::{Caller, Change, Image, ImageId, ImageLocation, Location, Status, Upload};
+use tank_core::{Caller, Change, Image, ImageId, ImageLocation, Location, Status, Timestamp, Upload};
 use tank_sdk::{ErrorKind, Revisioned};
 use tokio::sync::watch;
 
@@ -309,6 +309,11 @@ impl Inner {
             };
             let mut image = record.value;
             let ours = image.upload.as_ref().is_some_and(|u| u.token == token);
+            if image.status == Status::Active && image.locations.iter().any(|l| l.url == location) {
+                // An earlier write of this commit landed although it answered an error:
+                // the data is the image's now, never to be removed here.
+                return Ok(image);
+            }
             if image.is_deleted() || !ours || image.status != Status::Saving {
                 self.remove_data(store, &location).await;
                 if image.is_deleted() {
@@ -354,7 +359,10 @@ impl Inner {
         }
     }
 
-    /// Gives up a stored upload: its data goes, the image is killed, `e` is the answer.
+    /// Gives up a stored upload: the image is killed, its data goes, `e` is the answer.
+    /// The record goes first: once it is killed no earlier write of this commit can still
+    /// land, and data a record points at (a write that answered an error but landed) is
+    /// never removed.
     async fn abandon(
         &self,
         id: ImageId,
@@ -363,8 +371,18 @@ impl Inner {
         location: &Location,
         e: ImageError,
     ) -> ImageError {
-        self.remove_data(store, location).await;
         self.end_failed(id, token).await;
+        match self.read(id).await {
+            Ok(r) if r.value.locations.iter().any(|l| l.url == *location) => {
+                tracing::warn!(image = %id, "the upload's commit landed after all; its data stays");
+            }
+            Ok(_) | Err(ImageError::NotFound(_)) => self.remove_data(store, location).await,
+            Err(read) => tracing::error!(
+                image = %id,
+                store = %store.names[0],
+                "the registry cannot tell whether the upload's data is in use ({read}); it stays in the store"
+            ),
+        }
         e
     }
 
@@ -383,9 +401,16 @@ impl Inner {
         // Registered before the record says `saving`, so a delete on this server always
         // finds the upload to stop.
         self.uploads.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, stop_tx.clone());
+        let ours = stop_tx.clone();
         let result =
             self.clone().upload_registered(id, &token, body, &store, &store_name, declared, stop, stop_tx).await;
-        self.uploads.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+        // Only this upload's entry: a second request for the same image that lost the
+        // queued → saving race must not unregister the upload that won it.
+        let mut uploads = self.uploads.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if uploads.get(&id).is_some_and(|entry| entry.same_channel(&ours)) {
+            uploads.remove(&id);
+        }
+        drop(uploads);
         result
     }
 
@@ -461,10 +486,29 @@ impl Inner {
                 return Err(e);
             }
         }
+        // The lease is renewed until the commit is over: finishing a write (an fsync, an
+        // S3 multipart completion) and the commit's retries may take longer than a lease.
         let renewer = tokio::spawn(self.clone().renew(id, token.to_owned(), stop_tx));
-        let algorithm = self.settings.hashing_algorithm;
-        let received = transfer::receive(body, store, id, declared, &limit, stop, algorithm).await;
+        let result = self.finish_and_commit(image, token, body, store, store_name, declared, &limit, stop).await;
         renewer.abort();
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn finish_and_commit(
+        self: &Arc<Self>,
+        image: &Image,
+        token: &str,
+        body: ByteStream,
+        store: &Arc<StoreEntry>,
+        store_name: &str,
+        declared: Option<u64>,
+        limit: &Limit,
+        stop: watch::Receiver<Option<Stop>>,
+    ) -> Result<Image> {
+        let id = image.id;
+        let algorithm = self.settings.hashing_algorithm;
+        let received = transfer::receive(body, store, id, declared, limit, stop, algorithm).await;
         let received = match received {
             Ok(r) => r,
             Err(e) => {
@@ -691,9 +735,21 @@ impl Images {
                 return Ok(());
             }
             let owned: Vec<ImageLocation> = image.locations.iter().filter(|l| l.owned()).cloned().collect();
-            if inner.settings.delayed_delete && !owned.is_empty() {
+            let status = image.status.clone();
+            if owned.is_empty() {
+                // Nothing of Tank's to remove (queued, killed, registered by URL). Only from
+                // the status read: an upload that started since is deleted as above.
+                match inner.move_status(id, Status::Deleted, |s| *s == status).await? {
+                    true => return Ok(()),
+                    false => continue,
+                }
+            }
+            if inner.settings.delayed_delete {
                 // The data stays for scrub_time; the scrubber removes it.
-                return inner.move_status(id, Status::PendingDelete, |s| !s.is_deleted()).await;
+                match inner.move_status(id, Status::PendingDelete, |s| *s == status).await? {
+                    true => return Ok(()),
+                    false => continue,
+                }
             }
             for location in &owned {
                 let store = inner.stores.holding(location).cloned().ok_or_else(|| {
@@ -711,7 +767,8 @@ impl Images {
             }
             // The data is gone: the record must follow even if another request changed it
             // since.
-            return inner.move_status(id, Status::Deleted, |s| *s != Status::Deleted).await;
+            inner.move_status(id, Status::Deleted, |s| *s != Status::Deleted).await?;
+            return Ok(());
         }
         Err(ImageError::Conflict(format!("image {id} keeps changing under this request; retry")))
     }
@@ -730,78 +787,115 @@ impl Images {
         let at = now();
         let mut ended = 0;
         for image in stuck {
-            let Some(upload) = image.upload.clone() else {
-                if image.status == Status::Saving {
-                    // Saving without a lease: no server answers for it.
-                    tracing::warn!(image = %image.id, "an upload without a lease is ended");
-                } else {
-                    continue;
-                }
-                ended += usize::from(self.end_upload(&image, None).await);
-                continue;
-            };
-            let mine = at_start && upload.node == inner.settings.node_id;
-            if !mine && !upload.expired(at) {
+            if image.upload.is_none() && image.status != Status::Saving {
+                continue; // A delayed delete: the scrubber's.
+            }
+            if image.upload.as_ref().is_some_and(|u| !self.dead(u, at_start, at)) {
                 continue;
             }
-            ended += usize::from(self.end_upload(&image, Some(&upload)).await);
+            ended += usize::from(self.end_upload(image.id, at_start).await);
         }
         Ok(ended)
     }
 
-    /// Removes the partial data of `image`'s dead upload and ends it; whether it did.
-    async fn end_upload(&self, image: &Image, upload: Option<&Upload>) -> bool {
+    /// Whether no server answers for `upload` any more: its lease passed, or (at start)
+    /// it is this server's own, which cannot still run.
+    fn dead(&self, upload: &Upload, at_start: bool, at: Timestamp) -> bool {
+        (at_start && upload.node == self.inner.settings.node_id) || upload.expired(at)
+    }
+
+    /// Ends image `id`'s dead upload, whether it did. The upload is first taken over: a
+    /// compare-and-swap, decided on the record as it is now, that gives this server the
+    /// lease (so an upload renewed meanwhile is left alone, and its server, if it still
+    /// runs, sees the lease gone and stops). Then its partial data is removed, and only
+    /// then does the image become `killed` (or `deleted`, when it was deleted during the
+    /// upload). A step that fails leaves the image under this server's lease, for the
+    /// next pass once that lease has passed.
+    async fn end_upload(&self, id: ImageId, at_start: bool) -> bool {
         let inner = &self.inner;
-        if let Some(upload) = upload {
-            match inner.stores.named(&upload.store).cloned() {
-                Some(store) => {
-                    let (entry, id) = (store.clone(), image.id);
-                    match tokio::task::spawn_blocking(move || entry.store.discard(id)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => {
-                            tracing::error!(image = %image.id, store = %upload.store, "could not remove partial data: {}", e.message);
-                            return false;
-                        }
-                        Err(e) => {
-                            tracing::error!(image = %image.id, "could not remove partial data: {e}");
-                            return false;
-                        }
+        let token = uuid::Uuid::new_v4().to_string();
+        // 1. Take it over.
+        let store = loop {
+            let Ok(record) = inner.read(id).await else { return false };
+            let mut image = record.value;
+            if !matches!(image.status, Status::Saving | Status::PendingDelete) {
+                return false;
+            }
+            let store = match &image.upload {
+                Some(u) if !self.dead(u, at_start, now()) => return false,
+                Some(u) => Some(u.store.clone()),
+                None if image.status == Status::Saving => None,
+                None => return false,
+            };
+            if let Some(store) = &store {
+                image.upload = Some(Upload {
+                    node: inner.settings.node_id.clone(),
+                    token: token.clone(),
+                    store: store.clone(),
+                    lease_until: later(now(), inner.settings.upload_lease),
+                });
+                match inner.write(&image, record.revision).await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::error!(image = %id, "could not take over an interrupted upload: {e}");
+                        return false;
                     }
                 }
-                None => {
-                    tracing::warn!(image = %image.id, store = %upload.store, "the store of an interrupted upload is not loaded here; its partial data stays");
+            }
+            break store;
+        };
+        // 2. Remove what it left in its store.
+        if let Some(store_name) = &store {
+            let Some(entry) = inner.stores.named(store_name).cloned() else {
+                tracing::warn!(image = %id, store = %store_name, "the store of an interrupted upload is not loaded here; its partial data stays");
+                return false;
+            };
+            match tokio::task::spawn_blocking(move || entry.store.discard(id)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(image = %id, store = %store_name, "could not remove partial data: {}", e.message);
+                    return false;
+                }
+                Err(e) => {
+                    tracing::error!(image = %id, "could not remove partial data: {e}");
                     return false;
                 }
             }
+        } else {
+            // Saving without a lease (a record of an old host without its store): no
+            // server answers for it, and no store is named to clean.
+            tracing::warn!(image = %id, "an upload without a lease is ended");
         }
-        let token = upload.map(|u| u.token.clone());
+        // 3. End it.
         loop {
-            let record = match inner.read(image.id).await {
-                Ok(r) => r,
-                Err(_) => return false,
+            let Ok(record) = inner.read(id).await else { return false };
+            let mut image = record.value;
+            let still_ours = match (&image.upload, &store) {
+                (Some(u), Some(_)) => u.token == token,
+                (None, None) => image.status == Status::Saving,
+                _ => false,
             };
-            let mut current = record.value;
-            // Only the upload found dead is ended: not one that started since.
-            if current.upload.as_ref().map(|u| u.token.clone()) != token {
+            if !still_ours {
                 return false;
             }
-            let to = match current.status {
+            let to = match image.status {
                 Status::Saving => Status::Killed,
                 Status::PendingDelete => Status::Deleted,
                 _ => return false,
             };
-            current.upload = None;
-            if current.set_status(to.clone(), now()).is_err() {
+            image.upload = None;
+            if image.set_status(to.clone(), now()).is_err() {
                 return false;
             }
-            match inner.write(&current, record.revision).await {
+            match inner.write(&image, record.revision).await {
                 Ok(Some(_)) => {
-                    tracing::warn!(image = %image.id, status = %to, "an interrupted upload was ended and its partial data removed");
+                    tracing::warn!(image = %id, status = %to, "an interrupted upload was ended and its partial data removed");
                     return true;
                 }
                 Ok(None) => continue,
                 Err(e) => {
-                    tracing::error!(image = %image.id, "could not end an interrupted upload: {e}");
+                    tracing::error!(image = %id, "could not end an interrupted upload: {e}");
                     return false;
                 }
             }

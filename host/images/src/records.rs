@@ -95,17 +95,18 @@ impl Inner {
     }
 
     /// Moves image `id` to `to` if its status passes `from`, re-reading on conflicts,
-    /// whoever asks (the caller was checked before). Does nothing when `from` fails.
-    pub(crate) async fn move_status(&self, id: ImageId, to: Status, from: impl Fn(&Status) -> bool) -> Result<()> {
+    /// whoever asks (the caller was checked before). Answers whether it moved: nothing
+    /// changes when `from` fails.
+    pub(crate) async fn move_status(&self, id: ImageId, to: Status, from: impl Fn(&Status) -> bool) -> Result<bool> {
         loop {
             let record = self.read(id).await?;
             if !from(&record.value.status) {
-                return Ok(());
+                return Ok(false);
             }
             let mut image = record.value;
             image.set_status(to.clone(), now())?;
             if self.write(&image, record.revision).await?.is_some() {
-                return Ok(());
+                return Ok(true);
             }
         }
     }

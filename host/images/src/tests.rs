@@ -26,6 +26,11 @@ struct MemRegistry {
     records: Mutex<BTreeMap<ImageId, (Revision, Image)>>,
     /// Makes `list` ignore every filter, as a driver built before them would.
     ignores_filters: bool,
+    /// The next update to this status is stored but answers an error, as a remote
+    /// registry whose answer was lost.
+    lands_then_fails: Mutex<Option<Status>>,
+    /// What `with_status` answers instead of the records: a snapshot taken earlier.
+    stale_with_status: Mutex<Option<Vec<Image>>>,
 }
 
 impl Registry for MemRegistry {
@@ -53,6 +58,11 @@ impl Registry for MemRegistry {
         }
         *current += 1;
         *stored = image.clone();
+        let mut lands = self.lands_then_fails.lock().unwrap();
+        if lands.as_ref() == Some(&image.status) {
+            *lands = None;
+            return Err(Error::new(ErrorKind::UNAVAILABLE, "the registry's answer was lost"));
+        }
         Ok(*current)
     }
     fn remove(&self, id: ImageId) -> tank_sdk::Result<()> {
@@ -69,6 +79,9 @@ impl Registry for MemRegistry {
         Ok(query.page(all, marker.as_ref()))
     }
     fn with_status(&self, statuses: &[Status]) -> tank_sdk::Result<Vec<Image>> {
+        if let Some(snapshot) = self.stale_with_status.lock().unwrap().clone() {
+            return Ok(snapshot);
+        }
         let r = self.records.lock().unwrap();
         Ok(r.values().filter(|(_, i)| statuses.contains(&i.status)).map(|(_, i)| i.clone()).collect())
     }
@@ -82,12 +95,15 @@ impl Registry for MemRegistry {
 struct MemStore {
     data: Arc<Mutex<HashMap<String, Vec<u8>>>>,
     partial: Arc<Mutex<HashMap<ImageId, Vec<u8>>>>,
+    /// How long `finish` takes (an fsync, a multipart completion).
+    finish_takes: Mutex<Duration>,
 }
 
 struct MemWriter {
     id: ImageId,
     data: Arc<Mutex<HashMap<String, Vec<u8>>>>,
     partial: Arc<Mutex<HashMap<ImageId, Vec<u8>>>>,
+    finish_takes: Duration,
 }
 
 impl Writer for MemWriter {
@@ -97,6 +113,7 @@ impl Writer for MemWriter {
         Ok(())
     }
     fn finish(self: Box<Self>) -> tank_sdk::Result<String> {
+        std::thread::sleep(self.finish_takes);
         let bytes = self.partial.lock().unwrap().remove(&self.id).ok_or_else(|| Error::not_found("gone"))?;
         let location = format!("mem://{}", self.id);
         self.data.lock().unwrap().insert(location.clone(), bytes);
@@ -122,7 +139,8 @@ impl Store for MemStore {
     }
     fn add(&self, id: ImageId, _: Option<u64>) -> tank_sdk::Result<Box<dyn Writer>> {
         self.partial.lock().unwrap().insert(id, Vec::new());
-        Ok(Box::new(MemWriter { id, data: self.data.clone(), partial: self.partial.clone() }))
+        let finish_takes = *self.finish_takes.lock().unwrap();
+        Ok(Box::new(MemWriter { id, data: self.data.clone(), partial: self.partial.clone(), finish_takes }))
     }
     fn get(&self, location: &str, offset: u64, length: Option<u64>) -> tank_sdk::Result<Box<dyn Reader>> {
         let d = self.data.lock().unwrap();
@@ -172,12 +190,23 @@ struct World {
 fn world_with(settings: Settings, registry: MemRegistry) -> World {
     let registry = Arc::new(registry);
     let store = Arc::new(MemStore::default());
+    let policy = Arc::new(Recording::default());
+    let images = Images::builder(registry.clone(), mem_stores(&store), settings).policy(policy.clone()).build();
+    World { images, registry, store, policy }
+}
+
+fn mem_stores(store: &Arc<MemStore>) -> Stores {
     let entry =
         StoreEntry { store: store.clone(), names: vec!["mem".into()], schemes: vec!["mem".into()], external: false };
-    let stores = Stores::new(vec![entry], "mem").unwrap();
-    let policy = Arc::new(Recording::default());
-    let images = Images::builder(registry.clone(), stores, settings).policy(policy.clone()).build();
-    World { images, registry, store, policy }
+    Stores::new(vec![entry], "mem").unwrap()
+}
+
+impl World {
+    /// Another server on the same registry and store, named `node`.
+    fn other_server(&self, node: &str) -> Images {
+        let settings = Settings { node_id: node.into(), ..self.images.settings().clone() };
+        Images::new(self.registry.clone(), mem_stores(&self.store), settings)
+    }
 }
 
 fn world() -> World {
@@ -413,6 +442,78 @@ async fn recovery_ends_this_servers_uploads_at_start_and_others_only_when_their_
     );
     let partial = w.store.partial.lock().unwrap();
     assert!(partial.contains_key(&ids[1]) && partial.len() == 1, "only the live upload's data remains");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_decides_on_the_record_as_it_is_not_as_it_was_listed() {
+    let w = world();
+    let mut image = Image::new(ImageId::random(), super::now());
+    image.status = Status::Saving;
+    let lease_until = super::later(super::now(), Duration::from_secs(3600));
+    image.upload = Some(Upload { node: "other".into(), token: "live".into(), store: "mem".into(), lease_until });
+    w.registry.create(&image).unwrap();
+    w.store.partial.lock().unwrap().insert(image.id, b"partial".to_vec());
+    // Listed while its lease had passed; renewed by its server since.
+    let mut listed = image.clone();
+    listed.upload.as_mut().unwrap().lease_until = Timestamp::from_unix_micros(1);
+    *w.registry.stale_with_status.lock().unwrap() = Some(vec![listed]);
+    assert_eq!(w.images.recover(false).await.unwrap(), 0);
+    let record = w.registry.get(image.id).unwrap().value;
+    assert_eq!((record.status, record.upload.unwrap().token), (Status::Saving, "live".to_owned()));
+    assert!(w.store.partial.lock().unwrap().contains_key(&image.id), "the live upload's data is untouched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_that_landed_although_its_write_failed_keeps_the_image_and_its_data() {
+    let w = world();
+    *w.registry.lands_then_fails.lock().unwrap() = Some(Status::Active);
+    let owner = tenant("acme");
+    let image = w.images.create(&owner, NewImage::default(), Some(bytes(b"kept"))).await.unwrap();
+    assert_eq!((image.status, image.checksum.as_deref()), (Status::Active, Some(md5(b"kept").as_str())));
+    let record = w.registry.get(image.id).unwrap().value;
+    assert_eq!(record.status, Status::Active);
+    let location = record.location().unwrap().url.expose().to_owned();
+    assert_eq!(w.store.data.lock().unwrap().get(&location).map(Vec::as_slice), Some(&b"kept"[..]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_queued_image_as_its_upload_starts_leaves_no_deleted_record_with_a_lease() {
+    let w = world();
+    let owner = tenant("acme");
+    for _ in 0..20 {
+        let image = w.images.create(&owner, NewImage::default(), None).await.unwrap();
+        let (images, who, id) = (w.images.clone(), owner.clone(), image.id);
+        let upload = tokio::spawn(async move { images.upload(&who, id, bytes(b"racing")).await });
+        let deleted = w.images.delete(&owner, id).await;
+        let uploaded = upload.await.unwrap();
+        let record = w.registry.get(id).unwrap().value;
+        assert!(record.upload.is_none(), "{:?} {deleted:?} {uploaded:?}", record.status);
+        match record.status {
+            Status::Deleted => {}
+            Status::Active => assert!(deleted.is_err() || uploaded.is_ok()),
+            other => panic!("{other} after {deleted:?} and {uploaded:?}"),
+        }
+    }
+    assert!(w.store.partial.lock().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lease_is_renewed_until_the_commit_even_when_finishing_takes_longer_than_it() {
+    let settings = Settings { upload_lease: Duration::from_millis(300), ..Settings::default() };
+    let w = world_with(settings, MemRegistry::default());
+    *w.store.finish_takes.lock().unwrap() = Duration::from_millis(1500);
+    let other = w.other_server("other");
+    let owner = tenant("acme");
+    let image = w.images.create(&owner, NewImage::default(), None).await.unwrap();
+    let (images, who, id) = (w.images.clone(), owner.clone(), image.id);
+    let upload = tokio::spawn(async move { images.upload(&who, id, bytes(b"slow to finish")).await });
+    // The other server looks for dead uploads all along, as its reclaim loop would.
+    while !upload.is_finished() {
+        assert_eq!(other.recover(false).await.unwrap(), 0, "a live upload was ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let done = upload.await.unwrap().unwrap();
+    assert_eq!((done.status, done.checksum), (Status::Active, Some(md5(b"slow to finish"))));
 }
 
 fn futures_collect<T>(it: impl Iterator<Item = T>) -> Vec<T> {
