@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tank_tests::{data, md5_hex, wait_until, Deployment, RawUpload, Server};
+use tank_tests::{data, md5_hex, tank, wait_until, Deployment, RawUpload, Server};
 
 const MIB: usize = 1 << 20;
 
@@ -194,4 +194,29 @@ fn an_upload_of_a_dead_server_is_ended_by_another_once_its_lease_passes_and_a_li
     wait_until(Duration::from_secs(30), "b to end the dead server's upload", || b.image_status(&id) == "killed");
     assert_eq!(consistent(&d, &b), [body["image"]["id"].as_str().unwrap()]);
     assert!(b.log().contains("uploads whose server stopped were ended"), "{}", b.log());
+}
+
+#[test]
+fn a_second_process_started_with_a_running_servers_config_fails_on_the_port_and_ends_nothing() {
+    let d = Deployment::new();
+    // A registry server, since two processes cannot open one sled database anyway.
+    let _registry = d.start_registry("", "");
+    let config = d.root.path().join("tank.toml");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let text = std::fs::read_to_string(&config).unwrap().replace("api_port = 0", &format!("api_port = {port}"));
+    std::fs::write(&config, text).unwrap();
+    let s = d.start();
+    let bytes = data(4 * MIB, 50);
+    let mut upload = RawUpload::start(&s, &[("x-image-meta-name", "running")], Some(bytes.len()));
+    upload.send(&bytes[..MIB]);
+    let id = saving_image(&s);
+
+    // The same config, so the same node_id: only the port tells the two apart.
+    let (ok, _, err) = tank(&["api", "--config", config.to_str().unwrap()]);
+    assert!(!ok && err.contains("cannot listen"), "{err}");
+    assert!(!err.contains(&id), "the second process ended nothing: {err}");
+    assert_eq!(s.image_status(&id), "saving");
+    let (status, body) = upload.finish(&bytes[MIB..]);
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["image"]["checksum"], md5_hex(&bytes));
 }

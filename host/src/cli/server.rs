@@ -76,12 +76,16 @@ pub(super) fn api(config_path: Option<&Path>) -> anyhow::Result<()> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
     runtime.block_on(async move {
+        // Bound before recovery: a second process started by mistake with this server's
+        // config (and so its node_id) fails on the port before it ends the first one's
+        // uploads. Announced after it: whoever waits for the line finds recovery done.
+        let listener = bind(&config.api_host, config.api_port, "api_port", &config.path).await?;
         let recovered =
             tank.images.recover(true).await.map_err(|e| anyhow::anyhow!("cannot recover interrupted uploads: {e}"))?;
         if recovered > 0 {
             tracing::warn!(count = recovered, "uploads interrupted by the last stop were ended");
         }
-        let listener = listen(&config.api_host, config.api_port, "api_port", &config.path).await?;
+        announce(&listener)?;
         let tank = Arc::new(tank);
         if tank.api.delayed_delete {
             let (scrub_time, wakeup) = (
@@ -98,13 +102,24 @@ pub(super) fn api(config_path: Option<&Path>) -> anyhow::Result<()> {
 /// Binds `host:port` and logs the line scripts and tests wait for; a port in use is
 /// reported with the key (`port_key`) and file to change.
 async fn listen(host: &str, port: u16, port_key: &str, config: &Path) -> anyhow::Result<tokio::net::TcpListener> {
+    let listener = bind(host, port, port_key, config).await?;
+    announce(&listener)?;
+    Ok(listener)
+}
+
+/// Binds `host:port`, saying which key of which file to change when the port is taken.
+async fn bind(host: &str, port: u16, port_key: &str, config: &Path) -> anyhow::Result<tokio::net::TcpListener> {
     let addr = format!("{host}:{port}");
-    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| {
+    tokio::net::TcpListener::bind(&addr).await.with_context(|| {
         format!("cannot listen on {addr}; is another server using the port? Change {port_key} in {}", config.display())
-    })?;
+    })
+}
+
+/// Logs the line scripts and tests wait for: the server answers from now on.
+fn announce(listener: &tokio::net::TcpListener) -> anyhow::Result<()> {
     // Nothing after the address on this line: scripts and tests read it.
     tracing::info!("listening on http://{}", listener.local_addr()?);
-    Ok(listener)
+    Ok(())
 }
 
 /// Runs a server until it fails or the process is asked to stop.
