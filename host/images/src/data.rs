@@ -283,14 +283,8 @@ impl Inner {
 
     /// The final change of upload `token`: the record, re-read, becomes `active` with the
     /// data, keeping whatever else changed meanwhile.
-    async fn commit(
-        &self,
-        id: ImageId,
-        token: &str,
-        store: &Arc<StoreEntry>,
-        location: Location,
-        got: &Stored,
-    ) -> Result<Image> {
+    async fn commit(&self, job: &Job, location: Location, got: &Stored) -> Result<Image> {
+        let (id, token, store) = (job.id, job.token.as_str(), &job.store);
         let mut failures = 0u32;
         loop {
             let record = match self.read(id).await {
@@ -305,7 +299,7 @@ impl Inner {
                     tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(failures))).await;
                     continue;
                 }
-                Err(e) => return Err(self.abandon(id, token, store, &location, e).await),
+                Err(e) => return Err(self.abandon(job, &location, e).await),
             };
             let mut image = record.value;
             let ours = image.upload.as_ref().is_some_and(|u| u.token == token);
@@ -332,10 +326,10 @@ impl Inner {
             match remaining.map_err(joined).and_then(|r| r) {
                 Ok(Some(left)) if got.size > left.bytes => {
                     let e = ImageError::OverQuota { left: left.bytes, quota: left.quota };
-                    return Err(self.abandon(id, token, store, &location, e).await);
+                    return Err(self.abandon(job, &location, e).await);
                 }
                 Ok(_) => {}
-                Err(e) => return Err(self.abandon(id, token, store, &location, e).await),
+                Err(e) => return Err(self.abandon(job, &location, e).await),
             }
             image.size = got.size;
             image.checksum = Some(got.md5.clone());
@@ -344,7 +338,7 @@ impl Inner {
             image.locations.push(ImageLocation::stored(location.clone(), store.names[0].clone()));
             image.upload = None;
             if let Err(e) = image.set_status(Status::Active, now()) {
-                return Err(self.abandon(id, token, store, &location, e.into()).await);
+                return Err(self.abandon(job, &location, e.into()).await);
             }
             match self.write(&image, record.revision).await {
                 Ok(Some(_)) => return Ok(image),
@@ -354,7 +348,7 @@ impl Inner {
                     tracing::warn!(image = %id, "committing the upload failed ({e}); retrying");
                     tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(failures))).await;
                 }
-                Err(e) => return Err(self.abandon(id, token, store, &location, e).await),
+                Err(e) => return Err(self.abandon(job, &location, e).await),
             }
         }
     }
@@ -363,15 +357,9 @@ impl Inner {
     /// The record goes first: once it is killed no earlier write of this commit can still
     /// land, and data a record points at (a write that answered an error but landed) is
     /// never removed.
-    async fn abandon(
-        &self,
-        id: ImageId,
-        token: &str,
-        store: &Arc<StoreEntry>,
-        location: &Location,
-        e: ImageError,
-    ) -> ImageError {
-        self.end_failed(id, token).await;
+    async fn abandon(&self, job: &Job, location: &Location, e: ImageError) -> ImageError {
+        let (id, store) = (job.id, &job.store);
+        self.end_failed(id, &job.token).await;
         match self.read(id).await {
             Ok(r) if r.value.locations.iter().any(|l| l.url == *location) => {
                 tracing::warn!(image = %id, "the upload's commit landed after all; its data stays");
@@ -395,15 +383,13 @@ impl Inner {
         store: Arc<StoreEntry>,
         declared: Option<u64>,
     ) -> Result<Image> {
-        let token = uuid::Uuid::new_v4().to_string();
-        let store_name = store.names[0].clone();
+        let job = Job { id, token: uuid::Uuid::new_v4().to_string(), store, declared };
         let (stop_tx, stop) = watch::channel(None);
         // Registered before the record says `saving`, so a delete on this server always
         // finds the upload to stop.
         self.uploads.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, stop_tx.clone());
         let ours = stop_tx.clone();
-        let result =
-            self.clone().upload_registered(id, &token, body, &store, &store_name, declared, stop, stop_tx).await;
+        let result = self.clone().upload_registered(&job, body, stop, stop_tx).await;
         // Only this upload's entry: a second request for the same image that lost the
         // queued → saving race must not unregister the upload that won it.
         let mut uploads = self.uploads.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -414,18 +400,14 @@ impl Inner {
         result
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn upload_registered(
         self: Arc<Self>,
-        id: ImageId,
-        token: &str,
+        job: &Job,
         body: ByteStream,
-        store: &Arc<StoreEntry>,
-        store_name: &str,
-        declared: Option<u64>,
         stop: watch::Receiver<Option<Stop>>,
         stop_tx: watch::Sender<Option<Stop>>,
     ) -> Result<Image> {
+        let (id, store_name) = (job.id, job.store_name());
         // queued → saving, with the lease: a compare-and-swap that keeps other changes.
         let image = loop {
             let record = self.read(id).await?;
@@ -439,7 +421,7 @@ impl Inner {
             image.set_status(Status::Saving, now())?;
             image.upload = Some(Upload {
                 node: self.settings.node_id.clone(),
-                token: token.to_owned(),
+                token: job.token.clone(),
                 store: store_name.to_owned(),
                 lease_until: later(now(), self.settings.upload_lease),
             });
@@ -448,7 +430,7 @@ impl Inner {
             }
         };
         let started = std::time::Instant::now();
-        let outcome = self.receive_and_commit(&image, token, body, store, store_name, declared, stop, stop_tx).await;
+        let outcome = self.receive_and_commit(&image, job, body, stop, stop_tx).await;
         match &outcome {
             Ok(image) => tracing::info!(image = %id, size = image.size, store = store_name,
                 ms = started.elapsed().as_millis() as u64, "image stored"),
@@ -457,19 +439,15 @@ impl Inner {
         outcome
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn receive_and_commit(
         self: &Arc<Self>,
         image: &Image,
-        token: &str,
+        job: &Job,
         body: ByteStream,
-        store: &Arc<StoreEntry>,
-        store_name: &str,
-        declared: Option<u64>,
         stop: watch::Receiver<Option<Stop>>,
         stop_tx: watch::Sender<Option<Stop>>,
     ) -> Result<Image> {
-        let id = image.id;
+        let (id, token) = (job.id, job.token.as_str());
         let cap = self.settings.image_size_cap;
         let mut limit = Limit { bytes: cap, exceeded: ImageError::CapExceeded { cap } };
         let quota = self.quota.clone();
@@ -489,26 +467,22 @@ impl Inner {
         // The lease is renewed until the commit is over: finishing a write (an fsync, an
         // S3 multipart completion) and the commit's retries may take longer than a lease.
         let renewer = tokio::spawn(self.clone().renew(id, token.to_owned(), stop_tx));
-        let result = self.finish_and_commit(image, token, body, store, store_name, declared, &limit, stop).await;
+        let result = self.finish_and_commit(image, job, body, &limit, stop).await;
         renewer.abort();
         result
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn finish_and_commit(
         self: &Arc<Self>,
         image: &Image,
-        token: &str,
+        job: &Job,
         body: ByteStream,
-        store: &Arc<StoreEntry>,
-        store_name: &str,
-        declared: Option<u64>,
         limit: &Limit,
         stop: watch::Receiver<Option<Stop>>,
     ) -> Result<Image> {
-        let id = image.id;
+        let (id, token, store, store_name) = (job.id, job.token.as_str(), &job.store, job.store_name());
         let algorithm = self.settings.hashing_algorithm;
-        let received = transfer::receive(body, store, id, declared, limit, stop, algorithm).await;
+        let received = transfer::receive(body, store, id, job.declared, limit, stop, algorithm).await;
         let received = match received {
             Ok(r) => r,
             Err(e) => {
@@ -547,7 +521,23 @@ impl Inner {
                 return Err(ImageError::Internal("the store returned an unusable location".into()));
             }
         };
-        self.commit(id, token, store, location, &stored).await
+        self.commit(job, location, &stored).await
+    }
+}
+
+/// One upload this server runs: what each of its steps needs.
+struct Job {
+    id: ImageId,
+    /// The lease's token: the upload's name in the record.
+    token: String,
+    store: Arc<StoreEntry>,
+    /// The size the data must have, when known.
+    declared: Option<u64>,
+}
+
+impl Job {
+    fn store_name(&self) -> &str {
+        &self.store.names[0]
     }
 }
 
