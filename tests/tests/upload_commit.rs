@@ -52,6 +52,15 @@ fn consistent(d: &Deployment, server: &Server) -> Vec<String> {
     active
 }
 
+/// Two API servers on `d`'s registry and datadir, each named after its config file (the
+/// second's config is returned, for restarts).
+fn two_servers(d: &Deployment) -> (Server, Server, std::path::PathBuf) {
+    let first = d.root.path().join("tank.toml");
+    let second = d.root.path().join("tank-second.toml");
+    std::fs::copy(&first, &second).unwrap();
+    (Server::start(&first), Server::start(&second), second)
+}
+
 #[test]
 fn metadata_member_and_tag_changes_during_an_upload_are_kept_and_the_upload_succeeds() {
     let d = Deployment::new();
@@ -100,12 +109,7 @@ fn metadata_member_and_tag_changes_during_an_upload_are_kept_and_the_upload_succ
 fn restarting_one_api_server_leaves_another_servers_upload_on_the_same_registry_alone() {
     let d = Deployment::new();
     let _registry = d.start_registry("", "");
-    // Two servers with one registry and one datadir; each is named after its config file.
-    let first = d.root.path().join("tank.toml");
-    let second = d.root.path().join("tank-second.toml");
-    std::fs::copy(&first, &second).unwrap();
-    let a = Server::start(&first);
-    let b = Server::start(&second);
+    let (a, b, second) = two_servers(&d);
 
     let bytes = data(10 * MIB, 22);
     let mut upload = RawUpload::start(&a, &[("x-image-meta-name", "long")], Some(bytes.len()));
@@ -164,11 +168,7 @@ fn kill_9_during_uploads_leaves_nothing_saving_nothing_wrong_and_no_orphaned_dat
 fn an_upload_of_a_dead_server_is_ended_by_another_once_its_lease_passes_and_a_live_one_is_not() {
     let d = Deployment::new();
     let _registry = d.start_registry("", "upload_lease_secs = 2");
-    let first = d.root.path().join("tank.toml");
-    let second = d.root.path().join("tank-second.toml");
-    std::fs::copy(&first, &second).unwrap();
-    let a = Server::start(&first);
-    let b = Server::start(&second);
+    let (a, b, _) = two_servers(&d);
 
     // A live upload outlasts its lease several times over: a renews it, b leaves it.
     let bytes = data(6 * MIB, 40);
