@@ -81,6 +81,105 @@ pub struct Filters {
     /// Tags the image must all have.
     #[serde(skip_serializing_if = "BTreeSet::is_empty")]
     pub tags: BTreeSet<String>,
+    /// Attributes that must be one of a set of values (v2's `in:` operator).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub one_of: BTreeMap<InField, BTreeSet<String>>,
+    /// Time comparisons that must all hold (v2's `created_at=gt:...`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub times: Vec<TimeFilter>,
+    /// Exact MD5 checksum.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+    /// Exact multihash value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os_hash_value: Option<String>,
+}
+
+/// An attribute whose value v2's `in:` operator picks from a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum InField {
+    Id,
+    Name,
+    Status,
+    DiskFormat,
+    ContainerFormat,
+}
+
+impl InField {
+    /// `image`'s value of this attribute, as clients write it.
+    fn value(self, image: &Image) -> Option<String> {
+        match self {
+            InField::Id => Some(image.id.to_string()),
+            InField::Name => image.name.clone(),
+            InField::Status => Some(image.status.as_str().to_owned()),
+            InField::DiskFormat => image.disk_format.map(|d| d.as_str().to_owned()),
+            InField::ContainerFormat => image.container_format.map(|c| c.as_str().to_owned()),
+        }
+    }
+}
+
+/// A time attribute v2's lists compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum TimeField {
+    CreatedAt,
+    UpdatedAt,
+}
+
+/// A comparison operator of v2's list filters (`gt:`, `gte:`, `eq:`, `neq:`, `lt:`, `lte:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs)]
+pub enum Cmp {
+    Gt,
+    Gte,
+    Eq,
+    Neq,
+    Lt,
+    Lte,
+}
+
+impl Cmp {
+    /// Every operator, with the name clients write before the colon.
+    pub const ALL: [(Cmp, &'static str); 6] =
+        [(Cmp::Gt, "gt"), (Cmp::Gte, "gte"), (Cmp::Eq, "eq"), (Cmp::Neq, "neq"), (Cmp::Lt, "lt"), (Cmp::Lte, "lte")];
+
+    /// Whether `have` compared with the filter's value as `ord` satisfies the operator.
+    pub fn holds(self, ord: Ordering) -> bool {
+        match self {
+            Cmp::Gt => ord == Ordering::Greater,
+            Cmp::Gte => ord != Ordering::Less,
+            Cmp::Eq => ord == Ordering::Equal,
+            Cmp::Neq => ord != Ordering::Equal,
+            Cmp::Lt => ord == Ordering::Less,
+            Cmp::Lte => ord != Ordering::Greater,
+        }
+    }
+}
+
+/// `field` compared with `at` must satisfy `op`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeFilter {
+    /// The attribute.
+    pub field: TimeField,
+    /// The operator.
+    pub op: Cmp,
+    /// The moment compared with.
+    pub at: Timestamp,
+}
+
+impl TimeFilter {
+    fn holds(&self, image: &Image) -> bool {
+        let have = match self.field {
+            TimeField::CreatedAt => image.created_at,
+            TimeField::UpdatedAt => image.updated_at,
+        };
+        self.op.holds(have.cmp(&self.at))
+    }
 }
 
 /// A list's `visibility` filter (v2): images of exactly one visibility that the caller
@@ -135,6 +234,20 @@ pub enum SortDir {
     Desc,
 }
 
+/// `a` against `b` by `key` alone, ascending.
+fn by_key(key: SortKey, a: &Image, b: &Image) -> Ordering {
+    match key {
+        SortKey::Id => a.id.cmp(&b.id),
+        SortKey::Name => a.name.cmp(&b.name),
+        SortKey::Status => a.status.as_str().cmp(b.status.as_str()),
+        SortKey::DiskFormat => a.disk_format.map(|d| d.as_str()).cmp(&b.disk_format.map(|d| d.as_str())),
+        SortKey::ContainerFormat => a.container_format.map(|c| c.as_str()).cmp(&b.container_format.map(|c| c.as_str())),
+        SortKey::Size => a.size.cmp(&b.size),
+        SortKey::CreatedAt => Ordering::Equal,
+        SortKey::UpdatedAt => a.updated_at.cmp(&b.updated_at),
+    }
+}
+
 /// Whether an unset filter (`None`) or a set one equal to `have`.
 fn eq<T: PartialEq>(want: &Option<T>, have: Option<&T>) -> bool {
     want.as_ref().is_none_or(|w| Some(w) == have)
@@ -155,6 +268,10 @@ pub struct ListQuery {
     /// Direction.
     #[serde(default)]
     pub sort_dir: SortDir,
+    /// Further keys, each ordering the ties of the keys before it (v2's
+    /// `sort=name:asc,size:desc`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub then_by: Vec<(SortKey, SortDir)>,
     /// The page starts after this image.
     pub marker: Option<ImageId>,
     /// At most this many images.
@@ -176,6 +293,7 @@ impl ListQuery {
             filters: Filters::default(),
             sort_key: SortKey::default(),
             sort_dir: SortDir::default(),
+            then_by: Vec::new(),
             marker: None,
             limit: 25,
         }
@@ -212,6 +330,10 @@ impl ListQuery {
             && f.os_hidden.is_none_or(|h| image.os_hidden == h)
             && eq(&f.owner, image.owner.as_ref())
             && f.tags.iter().all(|t| image.tags.contains(t))
+            && f.one_of.iter().all(|(field, values)| field.value(image).is_some_and(|v| values.contains(&v)))
+            && f.times.iter().all(|t| t.holds(image))
+            && eq(&f.checksum, image.checksum.as_ref())
+            && eq(&f.os_hash_value, image.os_hash_value.as_ref())
     }
 
     /// Visibility in a list. E0's registry `image_get_all` lists, for a caller who is not
@@ -235,26 +357,21 @@ impl ListQuery {
         }
     }
 
-    /// The total order of the list: the sort key, then `created_at`, then `id`, all in the
-    /// chosen direction. The tie-breakers make every marker position unambiguous.
+    /// The total order of the list: the sort key, then the further keys, then
+    /// `created_at`, then `id` in the direction of the last key. The tie-breakers make
+    /// every marker position unambiguous.
     pub fn compare(&self, a: &Image, b: &Image) -> Ordering {
-        let by_key = match self.sort_key {
-            SortKey::Id => a.id.cmp(&b.id),
-            SortKey::Name => a.name.cmp(&b.name),
-            SortKey::Status => a.status.as_str().cmp(b.status.as_str()),
-            SortKey::DiskFormat => a.disk_format.map(|d| d.as_str()).cmp(&b.disk_format.map(|d| d.as_str())),
-            SortKey::ContainerFormat => {
-                a.container_format.map(|c| c.as_str()).cmp(&b.container_format.map(|c| c.as_str()))
-            }
-            SortKey::Size => a.size.cmp(&b.size),
-            SortKey::CreatedAt => Ordering::Equal,
-            SortKey::UpdatedAt => a.updated_at.cmp(&b.updated_at),
-        };
-        let ord = by_key.then(a.created_at.cmp(&b.created_at)).then(a.id.cmp(&b.id));
-        match self.sort_dir {
+        let directed = |dir: SortDir, ord: Ordering| match dir {
             SortDir::Asc => ord,
             SortDir::Desc => ord.reverse(),
+        };
+        let mut ord = directed(self.sort_dir, by_key(self.sort_key, a, b));
+        let mut last = self.sort_dir;
+        for &(key, dir) in &self.then_by {
+            ord = ord.then_with(|| directed(dir, by_key(key, a, b)));
+            last = dir;
         }
+        ord.then_with(|| directed(last, a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id))))
     }
 
     /// Answers the query from every image the driver has, by scanning. `marker_image` is
@@ -433,6 +550,45 @@ mod tests {
         assert_eq!(names(&q), ["img5"]);
         q.filters.owner = Some("nobody".into());
         assert!(names(&q).is_empty());
+    }
+
+    #[test]
+    fn v2_operators_and_sorts_by_several_keys() {
+        let mut images: Vec<Image> = (0..6).map(|n| image(n, true, None)).collect();
+        for (n, i) in images.iter_mut().enumerate() {
+            i.name = Some(if n % 2 == 0 { "even" } else { "odd" }.into());
+            i.size = 10 - n as u64;
+        }
+        let mut q = ListQuery::new(Viewer::admin());
+        q.sort_key = SortKey::Name;
+        q.sort_dir = SortDir::Asc;
+        q.then_by = vec![(SortKey::Size, SortDir::Asc)];
+        let sizes: Vec<u64> = q.page(images.clone(), None).iter().map(|i| i.size).collect();
+        assert_eq!(sizes, [6, 8, 10, 5, 7, 9], "name ascending, then size ascending within a name");
+        // Paging by marker follows the same order.
+        q.limit = 2;
+        let p1 = q.page(images.clone(), None);
+        let p2 = q.page(images.clone(), p1.last());
+        assert_eq!(p2.iter().map(|i| i.size).collect::<Vec<_>>(), [10, 5]);
+        let mut q = ListQuery::new(Viewer::admin());
+        q.filters.times.push(TimeFilter {
+            field: TimeField::CreatedAt,
+            op: Cmp::Gte,
+            at: Timestamp::from_unix_micros(2),
+        });
+        q.filters.times.push(TimeFilter {
+            field: TimeField::CreatedAt,
+            op: Cmp::Neq,
+            at: Timestamp::from_unix_micros(4),
+        });
+        let created: Vec<i64> = q.page(images.clone(), None).iter().map(|i| i.created_at.unix_micros()).collect();
+        assert_eq!(created, [5, 3, 2]);
+        let mut q = ListQuery::new(Viewer::admin());
+        q.filters.one_of.insert(InField::Id, [images[1].id.to_string(), images[4].id.to_string()].into());
+        let ids: Vec<ImageId> = q.page(images.clone(), None).iter().map(|i| i.id).collect();
+        assert_eq!(ids, [images[4].id, images[1].id]);
+        q.filters.one_of.insert(InField::Name, ["even".to_string()].into());
+        assert_eq!(q.page(images.clone(), None).iter().map(|i| i.id).collect::<Vec<_>>(), [images[4].id]);
     }
 
     #[test]

@@ -263,7 +263,8 @@ impl RegistryDriver for SledDriver {
 
     /// Walks the sort key's index from the marker's key, in the query's direction, and
     /// keeps the images that match until the page is full: the cost is the page plus the
-    /// images skipped on the way (hidden, not visible to the viewer, or filtered out).
+    /// images skipped on the way (hidden, not visible to the viewer, or filtered out). A
+    /// sort by several keys reads every record.
     fn list(&self, query: &ListQuery) -> Result<Vec<Image>> {
         let marker = match query.marker {
             None => None,
@@ -273,6 +274,15 @@ impl RegistryDriver for SledDriver {
         let mut page = Vec::new();
         if limit == 0 {
             return Ok(page);
+        }
+        if !query.then_by.is_empty() {
+            // Each index orders by one key: a sort by several is answered by a scan.
+            let mut all = Vec::new();
+            for kv in self.records.iter() {
+                let (k, v) = kv.map_err(self.backend("listing"))?;
+                all.push(self.decode(&k, &v)?.image);
+            }
+            return Ok(query.page(all, marker.as_ref().map(|m| &m.image)));
         }
         let key = query.sort_key;
         let tree = self.tree(key);

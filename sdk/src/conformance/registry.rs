@@ -34,7 +34,7 @@ use crate::{
     abi::{PluginError, RegistryV1_TO},
     export::{open_registry_in_process, Meta},
     image::{
-        query::{Filters, ListQuery, SortDir, SortKey, Viewer, VisibilityFilter},
+        query::{Cmp, Filters, InField, ListQuery, SortDir, SortKey, TimeField, TimeFilter, Viewer, VisibilityFilter},
         ContainerFormat, DiskFormat, Image, ImageId, ImageLocation, Location, Member, MemberStatus, Status, Timestamp,
         Upload, Visibility,
     },
@@ -523,6 +523,16 @@ impl Suite<'_> {
                     self.expect_page(case, all, &q, "the first page");
                 }
             }
+            // v2: several keys, and sorts whose ties the later keys order.
+            let q = ListQuery {
+                sort_key: SortKey::DiskFormat,
+                sort_dir: SortDir::Asc,
+                then_by: vec![(SortKey::Size, SortDir::Desc), (SortKey::Name, SortDir::Asc)],
+                limit: u32::MAX,
+                ..ListQuery::new(Viewer::admin())
+            };
+            self.expect_page(case, all, &q, "a sort by three keys");
+            self.expect_walk(case, all, &ListQuery { limit: 4, ..q });
         });
     }
 
@@ -637,6 +647,19 @@ impl Suite<'_> {
             });
             add("two tags", &|f| f.tags.extend(["gold".into(), "beta".into()]));
             add("status deactivated", &|f| f.status = Some(Status::Deactivated));
+            let (first, second) = (all[3].id.to_string(), all[11].id.to_string());
+            add("id in", &|f| drop(f.one_of.insert(InField::Id, [first.clone(), second.clone()].into())));
+            add("disk_format in", &|f| {
+                drop(f.one_of.insert(InField::DiskFormat, ["qcow2".into(), "raw".into()].into()))
+            });
+            add("status in, none", &|f| drop(f.one_of.insert(InField::Status, ["importing".into()].into())));
+            add("created_at gt and lte", &|f| {
+                f.times.push(TimeFilter { field: TimeField::CreatedAt, op: Cmp::Gt, at: at(3) });
+                f.times.push(TimeFilter { field: TimeField::CreatedAt, op: Cmp::Lte, at: at(12) });
+            });
+            add("updated_at neq", &|f| {
+                f.times.push(TimeFilter { field: TimeField::UpdatedAt, op: Cmp::Neq, at: at(5) })
+            });
             add("many filters", &|f| {
                 (f.is_public, f.min_ram, f.size_max) = (Some(false), Some(512), Some(5_000));
                 f.properties.insert("parity".into(), "even".into());
