@@ -45,13 +45,19 @@ macro_rules! format_enum {
 format_enum!(
     /// The format of the disk image inside the container.
     DiskFormat, "disk_format",
-    [Raw = "raw", Vhd = "vhd", Vmdk = "vmdk", Vdi = "vdi", Iso = "iso", Qcow2 = "qcow2", Aki = "aki", Ari = "ari", Ami = "ami"]
+    [
+        Raw = "raw", Vhd = "vhd", Vhdx = "vhdx", Vmdk = "vmdk", Vdi = "vdi", Iso = "iso", Ploop = "ploop",
+        Qcow2 = "qcow2", Aki = "aki", Ari = "ari", Ami = "ami",
+    ]
 );
 
 format_enum!(
     /// The container the disk image comes in (`bare` when there is none).
     ContainerFormat, "container_format",
-    [Ovf = "ovf", Bare = "bare", Aki = "aki", Ari = "ari", Ami = "ami"]
+    [
+        Ovf = "ovf", Ova = "ova", Bare = "bare", Docker = "docker", Compressed = "compressed", Aki = "aki",
+        Ari = "ari", Ami = "ami",
+    ]
 );
 
 /// The Amazon formats (kernel, ramdisk, machine) name both the disk and the container:
@@ -83,9 +89,9 @@ mod tests {
         for d in DiskFormat::ALL {
             assert_eq!(d.as_str().parse::<DiskFormat>().unwrap(), *d);
         }
-        assert_eq!(DiskFormat::ALL.len(), 9);
-        assert_eq!(ContainerFormat::ALL.len(), 5);
-        let err = "vhdx".parse::<DiskFormat>().unwrap_err().to_string();
+        assert_eq!(DiskFormat::ALL.len(), 11, "Glance's disk_formats");
+        assert_eq!(ContainerFormat::ALL.len(), 8, "Glance's container_formats");
+        let err = "floppy".parse::<DiskFormat>().unwrap_err().to_string();
         assert!(err.contains("disk_format") && err.contains("qcow2"), "{err}");
     }
 

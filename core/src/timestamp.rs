@@ -11,6 +11,8 @@ pub struct Timestamp(OffsetDateTime);
 
 const PRINTED: &[time::format_description::FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]");
+const ZULU: &[time::format_description::FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
 const NAIVE: &[time::format_description::FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]");
 
@@ -20,6 +22,11 @@ impl Timestamp {
         let t =
             OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
         Timestamp(t)
+    }
+
+    /// The form the Images API v2 prints: whole seconds, `Z` (`2012-03-13T10:00:00Z`).
+    pub fn zulu(&self) -> String {
+        self.0.format(ZULU).unwrap_or_default()
     }
 
     /// Microseconds since the Unix epoch.
@@ -71,6 +78,7 @@ mod tests {
     fn prints_naive_utc_with_micros() {
         let t = Timestamp::from_unix_micros(1_331_632_800_000_123);
         assert_eq!(t.to_string(), "2012-03-13T10:00:00.000123");
+        assert_eq!(t.zulu(), "2012-03-13T10:00:00Z");
         assert_eq!(t.to_string().parse::<Timestamp>().unwrap(), t);
     }
 

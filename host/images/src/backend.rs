@@ -85,12 +85,19 @@ pub struct Stores {
     by_scheme: HashMap<String, Arc<StoreEntry>>,
     default: Option<Arc<StoreEntry>>,
     listing: Vec<String>,
+    entries: Vec<Arc<StoreEntry>>,
 }
 
 impl Stores {
     /// No stores (the registry server's service, which never touches data).
     pub fn none() -> Stores {
-        Stores { by_name: HashMap::new(), by_scheme: HashMap::new(), default: None, listing: Vec::new() }
+        Stores {
+            by_name: HashMap::new(),
+            by_scheme: HashMap::new(),
+            default: None,
+            listing: Vec::new(),
+            entries: Vec::new(),
+        }
     }
 
     /// `entries`, new images going to the one answering to `default`.
@@ -107,6 +114,7 @@ impl Stores {
             for s in &entry.schemes {
                 stores.by_scheme.insert(s.clone(), entry.clone());
             }
+            stores.entries.push(entry.clone());
             let aliases = &entry.names[1..];
             stores.listing.push(if aliases.is_empty() {
                 entry.names[0].clone()
@@ -121,6 +129,16 @@ impl Stores {
     /// The store new images go to.
     pub fn default_store(&self) -> Option<&Arc<StoreEntry>> {
         self.default.as_ref()
+    }
+
+    /// Every store, in the order they were opened.
+    pub fn entries(&self) -> &[Arc<StoreEntry>] {
+        &self.entries
+    }
+
+    /// Whether `entry` is the store new images go to.
+    pub fn is_default(&self, entry: &StoreEntry) -> bool {
+        self.default.as_ref().is_some_and(|d| std::ptr::eq(d.as_ref(), entry))
     }
 
     /// The store called `name` (plugin name, alias, or scheme, as Glance's

@@ -92,6 +92,13 @@ pub struct ScrubPass {
     pub failed: usize,
 }
 
+/// Whether data may go to an image whose formats are not set (v1) or not (v2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Formats {
+    Optional,
+    Required,
+}
+
 /// What a request brings, checked and opened.
 enum Prepared {
     /// Bytes to store, with the size they must have when known.
@@ -602,9 +609,20 @@ impl Images {
     /// Changes image `id`'s metadata and, with `data`, fills it; data only goes to a
     /// queued image. Everything is checked before anything is changed.
     pub async fn update(&self, who: &Caller, id: ImageId, changes: Vec<Change>, data: Option<Data>) -> Result<Image> {
-        let Some(data) = data else {
-            return Ok(self.update_metadata(who, id, changes, None).await?.value);
-        };
+        match data {
+            None => Ok(self.update_metadata(who, id, changes, None).await?.value),
+            Some(data) => self.fill(who, id, changes, data, Formats::Optional).await,
+        }
+    }
+
+    async fn fill(
+        &self,
+        who: &Caller,
+        id: ImageId,
+        changes: Vec<Change>,
+        data: Data,
+        formats: Formats,
+    ) -> Result<Image> {
         let inner = &self.inner;
         let record = inner.visible(who, id, Deleted::Hide).await?;
         let queued = |image: &Image| {
@@ -621,6 +639,12 @@ impl Images {
         queued(&record.value)?;
         let mut preview = record.value.clone();
         inner.apply(&mut preview, &changes)?;
+        if formats == Formats::Required && (preview.disk_format.is_none() || preview.container_format.is_none()) {
+            return Err(ImageError::Invalid {
+                field: "disk_format",
+                reason: format!("set disk_format and container_format of image {id} before uploading its data"),
+            });
+        }
         // A reservation's size is the size its data must have.
         let declared = (preview.size > 0).then_some(preview.size);
         inner.check_sizes(None, declared, false)?;
@@ -655,9 +679,10 @@ impl Images {
         }
     }
 
-    /// Fills queued image `id` with `data` (v2's `PUT /file`).
+    /// Fills queued image `id` with `data` (v2's `PUT /file`): its disk and container
+    /// formats must be set first, as v2 has no other way to say what the data is.
     pub async fn upload(&self, who: &Caller, id: ImageId, data: Data) -> Result<Image> {
-        self.update(who, id, Vec::new(), Some(data)).await
+        self.fill(who, id, Vec::new(), data, Formats::Required).await
     }
 
     /// Runs an upload in a task of its own: a request dropped midway cannot leave it

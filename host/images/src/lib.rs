@@ -48,7 +48,7 @@ use std::{
 pub use data::{Data, NewImage, Range, ScrubPass, Source};
 pub use error::{Action, ImageError, Mismatch, Operation, Result, SizeLimit};
 pub use records::Deleted;
-use tank_core::{Caller, Image, ImageId, ImageLocation, Timestamp};
+use tank_core::{Caller, ContainerFormat, DiskFormat, Image, ImageId, ImageLocation, Timestamp};
 use tokio::sync::watch;
 pub use transfer::{ByteStream, Download, CHUNK};
 
@@ -57,6 +57,9 @@ use crate::{
     policy::{DefaultPolicy, Policy, Target},
     quota::{Quota, Unlimited, UserStorageQuota},
 };
+
+/// The prefix of the properties only the server sets (`os_glance_failed_import`, ...).
+pub const RESERVED_PREFIX: &str = "os_glance";
 
 /// Glance's hard cap on any image's size (`IMAGE_SIZE_CAP`, 1 PiB).
 pub const SIZE_CAP: u64 = 1 << 50;
@@ -157,6 +160,10 @@ pub struct Settings {
     /// The largest page a registry list is asked for when the service gathers every
     /// page itself (`api_limit_max`).
     pub page_max: u32,
+    /// The disk formats clients may set (`disk_formats`).
+    pub disk_formats: Vec<DiskFormat>,
+    /// The container formats clients may set (`container_formats`).
+    pub container_formats: Vec<ContainerFormat>,
 }
 
 impl Default for Settings {
@@ -170,6 +177,8 @@ impl Default for Settings {
             upload_lease: Duration::from_secs(60),
             image_tag_quota: 128,
             page_max: 1000,
+            disk_formats: DiskFormat::ALL.to_vec(),
+            container_formats: ContainerFormat::ALL.to_vec(),
         }
     }
 }

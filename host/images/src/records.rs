@@ -159,6 +159,37 @@ impl Inner {
                         return Err(fixed(image, "checksum"));
                     }
                 }
+                Change::DiskFormat(Some(f)) if mode == Mode::Client && !self.settings.disk_formats.contains(f) => {
+                    return Err(not_enabled("disk_format", f.as_str(), &self.settings.disk_formats));
+                }
+                Change::ContainerFormat(Some(f))
+                    if mode == Mode::Client && !self.settings.container_formats.contains(f) =>
+                {
+                    return Err(not_enabled("container_format", f.as_str(), &self.settings.container_formats));
+                }
+                Change::SetProperty(key, _) | Change::RemoveProperty(key)
+                    if mode == Mode::Client && key.starts_with(crate::RESERVED_PREFIX) =>
+                {
+                    return Err(reserved(key));
+                }
+                Change::ReplaceProperties(all) if mode == Mode::Client => {
+                    // The server's own properties stay what they are through a replace.
+                    let current = image.map(|i| &i.properties);
+                    let mut all = all.clone();
+                    for (key, value) in current.into_iter().flatten() {
+                        if key.starts_with(crate::RESERVED_PREFIX) {
+                            all.insert(key.clone(), value.clone());
+                        }
+                    }
+                    if let Some(key) = all
+                        .keys()
+                        .find(|k| k.starts_with(crate::RESERVED_PREFIX) && current.is_none_or(|c| !c.contains_key(*k)))
+                    {
+                        return Err(reserved(key));
+                    }
+                    kept.push(Change::ReplaceProperties(all));
+                    continue;
+                }
                 Change::AddTag(tag) | Change::RemoveTag(tag) => check_tag(tag)?,
                 Change::ReplaceTags(tags) => tags.iter().try_for_each(|t| check_tag(t))?,
                 _ => {}
@@ -192,7 +223,7 @@ impl Inner {
         id: ImageId,
         actions: &[Action],
         member: Option<&str>,
-        mut f: impl FnMut(&mut Vec<Member>) -> Result<bool>,
+        mut f: impl FnMut(&mut Image) -> Result<bool>,
     ) -> Result<()> {
         if who.owner().is_none() {
             // E0: sharing needs a tenant to share from.
@@ -208,7 +239,7 @@ impl Inner {
                 };
                 self.check(who, action, target)?;
             }
-            let changed = f(&mut image.members)?;
+            let changed = f(image)?;
             if changed {
                 // v1 lists a re-shared image under `changes-since`.
                 image.updated_at = now();
@@ -222,6 +253,21 @@ impl Inner {
 
 fn stale(id: ImageId, have: Revision, want: Revision) -> ImageError {
     ImageError::Conflict(format!("image {id} changed since it was read (revision {have}, not {want}); read it again"))
+}
+
+fn not_enabled<T: std::fmt::Display>(field: &'static str, value: &str, enabled: &[T]) -> ImageError {
+    let list: Vec<String> = enabled.iter().map(T::to_string).collect();
+    ImageError::Invalid {
+        field,
+        reason: format!("{value:?} is not enabled on this server; it accepts {} ({field}s)", list.join(", ")),
+    }
+}
+
+fn reserved(key: &str) -> ImageError {
+    ImageError::NotAllowed(format!(
+        "property {key:?} is reserved: properties starting with {} are set by the server only",
+        crate::RESERVED_PREFIX
+    ))
 }
 
 fn fixed(image: &Image, field: &'static str) -> ImageError {
@@ -327,6 +373,18 @@ impl Images {
         Ok(image.members)
     }
 
+    /// The memberships of image `id` that `who` may know of (v2's rule): all of them for
+    /// admins and the owner, only its own for a member.
+    pub async fn memberships(&self, who: &Caller, id: ImageId) -> Result<Vec<Member>> {
+        let image = self.get(who, id).await?.value;
+        self.inner.check(who, Action::GetMembers, Target::image(&image))?;
+        let viewer = who.viewer();
+        if viewer.can_modify(&image) {
+            return Ok(image.members);
+        }
+        Ok(image.members.into_iter().filter(|m| viewer.tenant.as_deref() == Some(m.member_id.as_str())).collect())
+    }
+
     /// The membership of `member` in image `id`.
     pub async fn member(&self, who: &Caller, id: ImageId, member: &str) -> Result<Member> {
         let image = self.get(who, id).await?.value;
@@ -341,7 +399,8 @@ impl Images {
         check_member(member)?;
         let mut changed = false;
         self.inner
-            .change_members(who, id, &[Action::AddMember], Some(member), |members| {
+            .change_members(who, id, &[Action::AddMember], Some(member), |image| {
+                let members = &mut image.members;
                 changed = match members.iter_mut().find(|m| m.member_id == member) {
                     Some(m) => {
                         let differs = can_share.is_some_and(|c| c != m.can_share);
@@ -362,10 +421,37 @@ impl Images {
         Ok(changed)
     }
 
+    /// Offers image `id` to `member` as v2 does: only an image whose visibility is
+    /// `shared` has members, and offering it twice to one member is a conflict. The new
+    /// membership is `pending` until the member answers.
+    pub async fn offer(&self, who: &Caller, id: ImageId, member: &str) -> Result<Member> {
+        check_member(member)?;
+        let mut offered = None;
+        self.inner
+            .change_members(who, id, &[Action::AddMember], Some(member), |image| {
+                if image.visibility != Visibility::Shared {
+                    return Err(ImageError::NotAllowed(format!(
+                        "image {id} is {}: only images with visibility shared have members; set it to shared first",
+                        image.visibility
+                    )));
+                }
+                if image.members.iter().any(|m| m.member_id == member) {
+                    return Err(ImageError::Conflict(format!("{member} is already a member of image {id}")));
+                }
+                let m = Member::new(member, false, now());
+                offered = Some(m.clone());
+                image.members.push(m);
+                Ok(true)
+            })
+            .await?;
+        offered.ok_or_else(|| ImageError::Internal("the membership was not written".into()))
+    }
+
     /// Stops sharing image `id` with `member`.
     pub async fn remove_member(&self, who: &Caller, id: ImageId, member: &str) -> Result<()> {
         self.inner
-            .change_members(who, id, &[Action::DeleteMember], Some(member), |members| {
+            .change_members(who, id, &[Action::DeleteMember], Some(member), |image| {
+                let members = &mut image.members;
                 let before = members.len();
                 members.retain(|m| m.member_id != member);
                 if members.len() == before {
@@ -389,7 +475,8 @@ impl Images {
             }
         }
         self.inner
-            .change_members(who, id, &[Action::AddMember, Action::DeleteMember], None, |members| {
+            .change_members(who, id, &[Action::AddMember, Action::DeleteMember], None, |image| {
+                let members = &mut image.members;
                 let at = now();
                 let next: Vec<Member> = named
                     .iter()

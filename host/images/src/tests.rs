@@ -11,7 +11,8 @@ use std::{
 
 use bytes::Bytes;
 use tank_core::{
-    query::ListQuery, Caller, Change, Image, ImageId, MemberStatus, Status, Timestamp, Upload, Visibility,
+    query::ListQuery, Caller, Change, ContainerFormat, DiskFormat, Image, ImageId, MemberStatus, Status, Timestamp,
+    Upload, Visibility,
 };
 use tank_sdk::{Error, ErrorKind, Revision, Revisioned};
 
@@ -271,7 +272,7 @@ async fn every_operation_asks_the_policy_once_for_each_of_its_actions() {
     let w = world();
     let owner = tenant("acme");
     let p = &w.policy;
-    let image = w.images.create(&owner, NewImage::default(), None).await.unwrap();
+    let image = w.images.create(&owner, formatted(), None).await.unwrap();
     assert_eq!(p.take(), [AddImage]);
     let id = image.id;
     w.images.get(&owner, id).await.unwrap();
@@ -302,6 +303,12 @@ async fn every_operation_asks_the_policy_once_for_each_of_its_actions() {
     assert_eq!(p.take(), [GetImage, AddMember, DeleteMember]);
     w.images.remove_member(&owner, id, "friend").await.unwrap();
     assert_eq!(p.take(), [GetImage, DeleteMember]);
+    w.images.offer(&owner, id, "guest").await.unwrap();
+    assert_eq!(p.take(), [GetImage, AddMember]);
+    w.images.memberships(&tenant("guest"), id).await.unwrap();
+    assert_eq!(p.take(), [GetImage, GetMembers]);
+    w.images.remove_member(&owner, id, "guest").await.unwrap();
+    p.take();
     w.images.shared_with(&owner, "friend").await.unwrap();
     assert_eq!(p.take(), [GetImages]);
     w.images.upload(&owner, id, bytes(b"data")).await.unwrap();
@@ -364,7 +371,7 @@ async fn an_image_the_caller_may_not_see_is_not_found_whatever_the_policy_says()
 async fn changes_made_while_an_upload_runs_are_kept_and_the_upload_succeeds() {
     let w = world();
     let owner = tenant("acme");
-    let image = w.images.create(&owner, NewImage::default(), None).await.unwrap();
+    let image = w.images.create(&owner, formatted(), None).await.unwrap();
     let (tx, body) = channel();
     let images = w.images.clone();
     let (who, id) = (owner.clone(), image.id);
@@ -395,7 +402,7 @@ async fn changes_made_while_an_upload_runs_are_kept_and_the_upload_succeeds() {
 async fn a_delete_stops_the_upload_and_nothing_is_left() {
     let w = world();
     let owner = tenant("acme");
-    let image = w.images.create(&owner, NewImage::default(), None).await.unwrap();
+    let image = w.images.create(&owner, formatted(), None).await.unwrap();
     let (tx, body) = channel();
     let (images, who, id) = (w.images.clone(), owner.clone(), image.id);
     let upload = tokio::spawn(async move {
@@ -481,7 +488,7 @@ async fn deleting_a_queued_image_as_its_upload_starts_leaves_no_deleted_record_w
     let w = world();
     let owner = tenant("acme");
     for _ in 0..20 {
-        let image = w.images.create(&owner, NewImage::default(), None).await.unwrap();
+        let image = w.images.create(&owner, formatted(), None).await.unwrap();
         let (images, who, id) = (w.images.clone(), owner.clone(), image.id);
         let upload = tokio::spawn(async move { images.upload(&who, id, bytes(b"racing")).await });
         let deleted = w.images.delete(&owner, id).await;
@@ -504,7 +511,7 @@ async fn the_lease_is_renewed_until_the_commit_even_when_finishing_takes_longer_
     *w.store.finish_takes.lock().unwrap() = Duration::from_millis(1500);
     let other = w.other_server("other");
     let owner = tenant("acme");
-    let image = w.images.create(&owner, NewImage::default(), None).await.unwrap();
+    let image = w.images.create(&owner, formatted(), None).await.unwrap();
     let (images, who, id) = (w.images.clone(), owner.clone(), image.id);
     let upload = tokio::spawn(async move { images.upload(&who, id, bytes(b"slow to finish")).await });
     // The other server looks for dead uploads all along, as its reclaim loop would.
@@ -525,7 +532,7 @@ async fn a_lost_lease_stops_the_upload_and_keeps_nothing() {
     let settings = Settings { upload_lease: Duration::from_millis(300), ..Settings::default() };
     let w = world_with(settings, MemRegistry::default());
     let owner = tenant("acme");
-    let image = w.images.create(&owner, NewImage::default(), None).await.unwrap();
+    let image = w.images.create(&owner, formatted(), None).await.unwrap();
     let (tx, body) = channel();
     let (images, who, id) = (w.images.clone(), owner.clone(), image.id);
     let upload = tokio::spawn(async move {
@@ -596,4 +603,53 @@ async fn store_messages_reach_clients_without_paths() {
     let e = w.images.download(&admin, image.id, None).await.unwrap_err();
     assert!(!e.to_string().contains("/srv/secret"), "{e}");
     assert!(matches!(e, ImageError::Store { kind: ErrorKind::NOT_FOUND, .. }), "{e:?}");
+}
+
+/// A new image with its formats set, as v2 needs before data.
+fn formatted() -> NewImage {
+    let changes = vec![Change::DiskFormat(Some(DiskFormat::Raw)), Change::ContainerFormat(Some(ContainerFormat::Bare))];
+    NewImage { changes, ..Default::default() }
+}
+
+#[tokio::test]
+async fn v2_sharing_needs_a_shared_image_refuses_a_second_offer_and_shows_members_only_themselves() {
+    let w = world();
+    let owner = tenant("acme");
+    let private = NewImage { changes: vec![Change::Visibility(Visibility::Private)], ..Default::default() };
+    let image = w.images.create(&owner, private, None).await.unwrap();
+    let e = w.images.offer(&owner, image.id, "friend").await.unwrap_err();
+    assert!(matches!(e, ImageError::NotAllowed(ref why) if why.contains("visibility shared")), "{e:?}");
+    w.images.update_metadata(&owner, image.id, vec![Change::Visibility(Visibility::Shared)], None).await.unwrap();
+    let m = w.images.offer(&owner, image.id, "friend").await.unwrap();
+    assert_eq!(m.status, MemberStatus::Pending);
+    assert!(matches!(w.images.offer(&owner, image.id, "friend").await, Err(ImageError::Conflict(_))));
+    w.images.offer(&owner, image.id, "other").await.unwrap();
+    let mine: Vec<String> =
+        w.images.memberships(&tenant("friend"), image.id).await.unwrap().into_iter().map(|m| m.member_id).collect();
+    assert_eq!(mine, ["friend"], "a member sees its own membership only");
+    assert_eq!(w.images.memberships(&owner, image.id).await.unwrap().len(), 2, "the owner sees all");
+    let e = w.images.offer(&tenant("friend"), image.id, "third").await.unwrap_err();
+    assert!(e.is_not_found(), "only the owner offers: {e:?}");
+}
+
+#[tokio::test]
+async fn formats_the_operator_did_not_enable_and_the_servers_properties_are_refused() {
+    let settings = Settings { disk_formats: vec![DiskFormat::Qcow2], ..Settings::default() };
+    let w = world_with(settings, MemRegistry::default());
+    let owner = tenant("acme");
+    let raw = NewImage { changes: vec![Change::DiskFormat(Some(DiskFormat::Raw))], ..Default::default() };
+    let e = w.images.create(&owner, raw, None).await.unwrap_err();
+    assert!(e.to_string().contains("not enabled") && e.to_string().contains("qcow2"), "{e}");
+    let image = w.images.create(&owner, NewImage::default(), None).await.unwrap();
+    let set = vec![Change::SetProperty("os_glance_failed_import".into(), "x".into())];
+    let e = w.images.update_metadata(&owner, image.id, set, None).await.unwrap_err();
+    assert!(matches!(e, ImageError::NotAllowed(_)), "{e:?}");
+    // A replace keeps the server's own properties as they are.
+    let mut record = w.images.get(&owner, image.id).await.unwrap();
+    record.value.properties.insert("os_glance_importing_to_stores".into(), "fs".into());
+    w.registry.update(&record.value, record.revision).unwrap();
+    let replace = vec![Change::ReplaceProperties([("a".to_string(), "b".to_string())].into())];
+    let kept = w.images.update_metadata(&owner, image.id, replace, None).await.unwrap().value;
+    assert_eq!(kept.properties.get("os_glance_importing_to_stores").map(String::as_str), Some("fs"));
+    assert_eq!(kept.properties.get("a").map(String::as_str), Some("b"));
 }
