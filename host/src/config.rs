@@ -91,6 +91,16 @@ pub struct ApiSettings {
     pub upload_lease_secs: u64,
     /// The most tags one image may have (`image_tag_quota`).
     pub image_tag_quota: usize,
+    /// The disk formats clients may set (`disk_formats`), Glance's list by default.
+    pub disk_formats: Vec<tank_core::DiskFormat>,
+    /// The container formats clients may set (`container_formats`).
+    pub container_formats: Vec<tank_core::ContainerFormat>,
+    /// The URL clients reach this server at, for the links the API answers with
+    /// (`public_endpoint`); `None`: the request's `Host`, or a trusted proxy's
+    /// `X-Forwarded-Host` and `X-Forwarded-Proto`.
+    pub public_endpoint: Option<String>,
+    /// The peers whose `X-Forwarded-*` headers are believed (`trusted_proxies`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for ApiSettings {
@@ -108,6 +118,10 @@ impl Default for ApiSettings {
             node_id: None,
             upload_lease_secs: 60,
             image_tag_quota: 128,
+            disk_formats: tank_core::DiskFormat::ALL.to_vec(),
+            container_formats: tank_core::ContainerFormat::ALL.to_vec(),
+            public_endpoint: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -144,6 +158,11 @@ struct Raw {
     node_id: Option<String>,
     upload_lease_secs: Option<u64>,
     image_tag_quota: Option<usize>,
+    disk_formats: Option<Vec<String>>,
+    container_formats: Option<Vec<String>>,
+    public_endpoint: Option<String>,
+    #[serde(default)]
+    trusted_proxies: Vec<std::net::IpAddr>,
     #[serde(default)]
     import_filtering_opts: ImportFiltering,
 }
@@ -211,6 +230,22 @@ impl Config {
             node_id: raw.node_id,
             upload_lease_secs: raw.upload_lease_secs.unwrap_or(defaults.upload_lease_secs),
             image_tag_quota: raw.image_tag_quota.unwrap_or(defaults.image_tag_quota),
+            disk_formats: formats(raw.disk_formats, "disk_formats", path)?.unwrap_or(defaults.disk_formats),
+            container_formats: formats(raw.container_formats, "container_formats", path)?
+                .unwrap_or(defaults.container_formats),
+            public_endpoint: match raw.public_endpoint {
+                None => None,
+                Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                    Some(url.trim_end_matches('/').to_owned())
+                }
+                Some(url) => {
+                    return Err(ConfigError(format!(
+                        "{}: public_endpoint {url:?} must be an http:// or https:// URL",
+                        path.display()
+                    )))
+                }
+            },
+            trusted_proxies: raw.trusted_proxies,
         };
         if api.node_id.as_deref().is_some_and(|n| n.trim().is_empty()) {
             return Err(ConfigError(format!("{}: node_id must not be empty", path.display())));
@@ -277,6 +312,8 @@ impl Config {
             upload_lease: std::time::Duration::from_secs(self.api.upload_lease_secs),
             image_tag_quota: self.api.image_tag_quota,
             page_max: self.api.api_limit_max,
+            disk_formats: self.api.disk_formats.clone(),
+            container_formats: self.api.container_formats.clone(),
         }
     }
 
@@ -286,6 +323,21 @@ impl Config {
         let tables = if kind == "registry" { &self.registries } else { &self.stores };
         names.iter().find_map(|n| tables.get(*n).map(|t| (*n, t)))
     }
+}
+
+/// A list of format names (`disk_formats`, `container_formats`): each one known, and at
+/// least one.
+fn formats<T: std::str::FromStr<Err = tank_core::Error>>(
+    names: Option<Vec<String>>,
+    key: &str,
+    path: &Path,
+) -> Result<Option<Vec<T>>, ConfigError> {
+    let Some(names) = names else { return Ok(None) };
+    if names.is_empty() {
+        return Err(ConfigError(format!("{}: {key} must name at least one format", path.display())));
+    }
+    let parsed = names.iter().map(|n| n.parse::<T>()).collect::<Result<Vec<T>, _>>();
+    parsed.map(Some).map_err(|e| ConfigError(format!("{}: {key}: {e}", path.display())))
 }
 
 /// One line: the file, the line and key at fault, and what is wrong.

@@ -23,17 +23,20 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
-/// The caller `headers` name: a token (`X-Auth-Token` or `X-Storage-Token`) needs
-/// `X-Identity-Status: Confirmed`, and then `X-User`, `X-Tenant` and `X-Role` (a comma
+/// The caller `headers` name. A proxy that checked a token says so in
+/// `X-Identity-Status`: `Confirmed`, and then `X-User`, `X-Tenant` and `X-Role` (a comma
 /// list, in one line or several; the role `admin`, in any case, makes an admin) say who is
-/// calling. `owner_is_tenant` says whether the caller owns images as its tenant or its user.
+/// calling, or anything else, which is refused. Without that header no proxy looked at the
+/// request, and a token in it (`X-Auth-Token` or `X-Storage-Token`) is ignored as Glance's
+/// noauth ignores it: keystoneauth's `none` plugin sends `X-Auth-Token: notused`. The
+/// caller is then the unauthenticated administrator. `owner_is_tenant` says whether the
+/// caller owns images as its tenant or its user.
 pub fn caller(headers: &HeaderMap, owner_is_tenant: bool) -> Result<Caller, Unconfirmed> {
     let token = header(headers, "x-auth-token").or_else(|| header(headers, "x-storage-token"));
-    if token.is_none() {
+    let Some(status) = header(headers, "x-identity-status").filter(|_| token.is_some()) else {
         return Ok(Caller { owner_is_tenant, ..Caller::admin() });
-    }
-    let confirmed = header(headers, "x-identity-status").is_some_and(|s| s.eq_ignore_ascii_case("confirmed"));
-    if !confirmed {
+    };
+    if !status.eq_ignore_ascii_case("confirmed") {
         return Err(Unconfirmed);
     }
     let roles: Vec<String> = headers
@@ -77,11 +80,12 @@ mod tests {
     }
 
     #[test]
-    fn no_token_is_the_noauth_admin_and_an_unconfirmed_one_is_refused() {
+    fn no_checked_token_is_the_noauth_admin_and_an_unconfirmed_one_is_refused() {
         let c = caller(&HeaderMap::new(), true).unwrap();
         assert!(c.is_admin);
         assert_eq!(c.owner(), None);
-        assert_eq!(caller(&headers(&[("x-auth-token", "t"), ("x-tenant", "a")]), true), Err(Unconfirmed));
+        let unchecked = caller(&headers(&[("x-auth-token", "notused"), ("x-tenant", "a")]), true).unwrap();
+        assert!(unchecked.is_admin && unchecked.owner().is_none(), "no proxy looked at it: noauth");
         let invalid = headers(&[("x-storage-token", "t"), ("x-identity-status", "Invalid")]);
         assert_eq!(caller(&invalid, true), Err(Unconfirmed));
     }

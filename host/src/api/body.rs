@@ -83,6 +83,19 @@ impl Stream for Frames {
     }
 }
 
+/// A small request body (JSON), read whole: one larger than `max` bytes is refused
+/// (413) before it is all read.
+pub async fn read_small(body: Incoming, max: usize) -> Result<Bytes, (http::StatusCode, String)> {
+    match http_body_util::Limited::new(body, max).collect().await {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err((
+            http::StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is larger than {max} bytes; image metadata is small JSON"),
+        )),
+        Err(e) => Err((http::StatusCode::BAD_REQUEST, format!("cannot read the request body: {e}"))),
+    }
+}
+
 /// A download as a response body, of the size it announced.
 pub fn download_body(download: Download) -> ResponseBody {
     DownloadBody(download).boxed()

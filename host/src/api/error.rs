@@ -12,12 +12,20 @@ pub struct ApiError {
     pub status: StatusCode,
     /// What was wrong and, where the client can act, what to do. Never a credential.
     pub message: String,
+    /// Headers the answer carries (`Allow` on a 405, `Accept-Patch` on a 415).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
     /// An error with `status` and `message`.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into() }
+        ApiError { status, message: message.into(), headers: Vec::new() }
+    }
+
+    /// The error with header `name: value` on its answer.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
     }
 
     /// 400.
@@ -123,6 +131,52 @@ impl ApiError {
             ImageError::RangeNotSatisfiable { .. } => (StatusCode::RANGE_NOT_SATISFIABLE, e.to_string()),
             ImageError::Registry { kind, .. } => (registry_status(kind), e.to_string()),
             ImageError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        };
+        ApiError::new(status, message)
+    }
+}
+
+impl ApiError {
+    /// The v2 answer to `e` (reference §7.2): v1's table, with v2's words for the fields
+    /// and the statuses v2 gives differently: an image without data answers 204 on
+    /// download (the caller answers that before it gets here), a wrong state 409, and a
+    /// change the domain never allows 403.
+    pub fn v2(e: ImageError) -> ApiError {
+        let (status, message) = match e {
+            ImageError::Forbidden { image: Some(id), action } => (
+                StatusCode::FORBIDDEN,
+                format!("you may not {} (image {id}): the {action} policy refuses", action.describe()),
+            ),
+            ImageError::Protected(id) => {
+                (StatusCode::FORBIDDEN, format!("image {id} is protected; set protected to false first"))
+            }
+            ImageError::DataFieldFixed { image, field, status } => (
+                StatusCode::FORBIDDEN,
+                format!("the {field} of image {image} cannot change: it is {status} and the {field} describes its data"),
+            ),
+            ImageError::Unauthenticated(why) => (StatusCode::UNAUTHORIZED, why),
+            ImageError::NoData { .. } | ImageError::WrongStatus { .. } => (StatusCode::CONFLICT, e.to_string()),
+            ImageError::DeletedDuringUpload(_) => (StatusCode::GONE, e.to_string()),
+            ImageError::SizeMismatch(m) => (StatusCode::BAD_REQUEST, match m {
+                Mismatch::MoreThan { declared } => {
+                    format!("the body holds more than the declared size of {declared} bytes (x-openstack-image-size)")
+                }
+                Mismatch::Ended { declared, got } => {
+                    format!("the body holds {got} bytes, the declared size is {declared} (x-openstack-image-size)")
+                }
+                Mismatch::Declarations { declared, transport, .. } => format!(
+                    "x-openstack-image-size says {declared} bytes but Content-Length says {transport}; send matching values"
+                ),
+            }),
+            ImageError::ChecksumMismatch { declared, got } => (
+                StatusCode::BAD_REQUEST,
+                format!("checksum mismatch: the data has MD5 {got}, the image's checksum is {declared}; nothing was kept"),
+            ),
+            ImageError::UnknownStore { name, available } => (
+                StatusCode::BAD_REQUEST,
+                format!("unknown store {name:?} (x-image-meta-store); this server has: {available}"),
+            ),
+            other => return ApiError::v1(other, None),
         };
         ApiError::new(status, message)
     }

@@ -1,14 +1,18 @@
-//! The Images API server (v1): connection handling, version negotiation and routing.
+//! The Images API server (v1 and v2): connection handling, version negotiation and
+//! routing.
 //!
-//! Requests are routed by hand: the v1 surface is a dozen routes, and a table in one match
-//! is easier to check against Glance's endpoint list (docs/api-v1.md) than a router crate's
-//! DSL.
+//! Requests are routed by hand: each version's surface is a match over path segments,
+//! which is easier to check against Glance's endpoint lists (docs/api-v1.md,
+//! docs/api-v2.md) than a router crate's DSL. Every response carries an
+//! `X-Openstack-Request-Id`, which the access log records too.
 
 pub mod body;
 pub mod error;
 pub(crate) mod images;
 mod members;
 pub mod meta;
+mod v2;
+pub mod versions;
 
 use std::{convert::Infallible, io, net::SocketAddr, sync::Arc, time::Instant};
 
@@ -68,19 +72,29 @@ async fn handle(
 ) -> Result<Response<ResponseBody>, Infallible> {
     let started = Instant::now();
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
-    let response = match route(tank, req).await {
+    let request_id = format!("req-{}", tank_core::ImageId::random());
+    let mut response = match route(tank, peer, req).await {
         Ok(r) => r,
         Err(e) => error_response(&e),
     };
+    if let Ok(v) = http::HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-openstack-request-id", v);
+    }
     // Only method, path and status: headers may carry tokens and are never logged.
     tracing::info!(target: "access", %peer, %method, %path, status = response.status().as_u16(),
-        ms = started.elapsed().as_millis() as u64, "request");
+        ms = started.elapsed().as_millis() as u64, request_id, "request");
     Ok(response)
 }
 
 /// The JSON response for an error.
 pub fn error_response(e: &ApiError) -> Response<ResponseBody> {
-    json_response(e.status, e.body())
+    let mut r = json_response(e.status, e.body());
+    for (name, value) in &e.headers {
+        if let Ok(v) = http::HeaderValue::from_str(value) {
+            r.headers_mut().insert(*name, v);
+        }
+    }
+    r
 }
 
 /// A JSON response.
@@ -96,10 +110,15 @@ pub fn full(data: impl Into<Bytes>) -> ResponseBody {
     Full::new(data.into()).map_err(|never| match never {}).boxed()
 }
 
-async fn route(tank: Arc<Tank>, req: Request<Incoming>) -> Result<Response<ResponseBody>, ApiError> {
+async fn route(tank: Arc<Tank>, peer: SocketAddr, req: Request<Incoming>) -> Result<Response<ResponseBody>, ApiError> {
     let path = req.uri().path().to_owned();
+    if let Some(rest) = v2::path(&path) {
+        let base = versions::base_url(req.headers(), peer, &tank.api);
+        return v2::route(&tank, &base, rest, req).await;
+    }
     let Some(rest) = v1_path(&path, req.headers()) else {
-        return Ok(versions(&req));
+        let base = versions::base_url(req.headers(), peer, &tank.api);
+        return Ok(versions::response(&base, path.trim_end_matches('/') == "/versions"));
     };
     let segments: Vec<String> =
         rest.trim_matches('/').split('/').filter(|s| !s.is_empty()).map(images::decode_segment).collect();
@@ -153,16 +172,6 @@ fn v1_path<'a>(path: &'a str, headers: &http::HeaderMap) -> Option<&'a str> {
         Some("v1" | "v1.0") => Some(path),
         _ => None,
     }
-}
-
-fn versions(req: &Request<Incoming>) -> Response<ResponseBody> {
-    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    let href = format!("http://{host}/v1/");
-    let doc = serde_json::json!({"versions": [
-        {"id": "v1.1", "status": "CURRENT", "links": [{"rel": "self", "href": href}]},
-        {"id": "v1.0", "status": "SUPPORTED", "links": [{"rel": "self", "href": href}]},
-    ]});
-    json_response(StatusCode::MULTIPLE_CHOICES, doc.to_string())
 }
 
 #[cfg(test)]

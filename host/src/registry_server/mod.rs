@@ -25,7 +25,7 @@ use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Instant};
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
+
 use hyper::body::Incoming;
 use tank_sdk::Revision;
 use tokio::net::TcpListener;
@@ -152,14 +152,9 @@ fn caller(headers: &HeaderMap) -> Result<Caller, RegistryError> {
 
 /// The request body, whole, refused past [`MAX_BODY`].
 async fn read_body(req: Request<Incoming>) -> Result<Bytes, RegistryError> {
-    match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => Ok(b.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(RegistryError::with_status(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the request body is larger than {MAX_BODY} bytes; image records are small JSON"),
-        )),
-        Err(e) => Err(RegistryError::bad_request(format!("cannot read the request body: {e}"))),
-    }
+    crate::api::body::read_small(req.into_body(), MAX_BODY)
+        .await
+        .map_err(|(status, message)| RegistryError::with_status(status, message))
 }
 
 /// The request body as JSON.

@@ -1,0 +1,441 @@
+//! The Images API v2 (reference §7, docs/api-v2.md): a router over the images service.
+//!
+//! Each handler reads the v2 wire format into typed values, calls one service operation
+//! with the caller, and renders the result, or the error through [`ApiError::v2`]. No
+//! domain rule lives here: visibility, sharing, policy, quotas, the upload life cycle and
+//! the state machine are the service's.
+//!
+//! - [`schemas`]: the JSON Schemas, and which attributes are read-only or reserved.
+//! - [`attrs`]: request attributes into changes (create and patch share it).
+//! - [`patch`]: the JSON-patch dialects.
+//! - [`list`]: list parameters and links.
+//! - [`view`]: images and memberships as JSON.
+
+mod attrs;
+mod list;
+mod patch;
+mod schemas;
+mod view;
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde_json::{json, Value};
+use tank_core::{Caller, ImageId, MemberStatus};
+use tank_images::{Data, ImageError, NewImage, Range, Source};
+
+use super::{body, error::ApiError, full, json_response, ResponseBody};
+use crate::{identity, state::Tank};
+
+/// The largest JSON body a v2 request may have (Glance's `max_request_body_size`).
+const MAX_JSON: usize = 114_688;
+
+/// The rest of a path addressed to v2 (`/v2` or `/v2/...`).
+pub fn path(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/v2")?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+}
+
+/// The methods each v2 path takes, for the router and for 405's `Allow`.
+fn allowed(segments: &[&str]) -> Option<&'static [Method]> {
+    const GET: &[Method] = &[Method::GET];
+    Some(match segments {
+        ["schemas", "image" | "images" | "member" | "members"] => GET,
+        ["images"] => &[Method::GET, Method::POST],
+        ["images", _] => &[Method::GET, Method::PATCH, Method::DELETE],
+        ["images", _, "file"] => &[Method::GET, Method::PUT],
+        ["images", _, "tags", _] => &[Method::PUT, Method::DELETE],
+        ["images", _, "members"] => &[Method::GET, Method::POST],
+        ["images", _, "members", _] => &[Method::GET, Method::PUT, Method::DELETE],
+        ["images", _, "actions", "deactivate" | "reactivate"] => &[Method::POST],
+        ["info", "import" | "stores"] => GET,
+        _ => return None,
+    })
+}
+
+/// Answers a v2 request; `base` is the public URL of this server, `rest` the path after
+/// `/v2`.
+pub async fn route(
+    tank: &Tank,
+    base: &str,
+    rest: &str,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, ApiError> {
+    let owned: Vec<String> = rest.split('/').filter(|s| !s.is_empty()).map(super::images::decode_segment).collect();
+    let segments: Vec<&str> = owned.iter().map(String::as_str).collect();
+    let Some(methods) = allowed(&segments) else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no such resource: /v2{rest}")));
+    };
+    let method = req.method().clone();
+    // HEAD is answered as GET would be, without the body (hyper drops it).
+    let as_get = if method == Method::HEAD { Method::GET } else { method.clone() };
+    if !methods.contains(&as_get) {
+        let allow: Vec<&str> = methods.iter().map(Method::as_str).collect();
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{method} is not allowed on /v2{rest}; use {}", allow.join(", ")),
+        )
+        .with_header("allow", allow.join(", ")));
+    }
+    let who = identity::caller(req.headers(), tank.api.owner_is_tenant)
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.to_string()))?;
+    let who = &who;
+    let images = &tank.images;
+    let id = |s: &str| s.parse::<ImageId>().map_err(|_| ApiError::image_not_found(s));
+    match (as_get, segments.as_slice()) {
+        (Method::GET, ["schemas", which]) => {
+            let schema = match *which {
+                "image" => schemas::image(&tank.api),
+                "images" => schemas::images(&tank.api),
+                "member" => schemas::member(),
+                _ => schemas::members(),
+            };
+            Ok(json_response(StatusCode::OK, schema.to_string()))
+        }
+        (Method::GET, ["images"]) => list_images(tank, who, req.uri().query().unwrap_or("")).await,
+        (Method::POST, ["images"]) => create(tank, base, who, req).await,
+        (Method::GET, ["images", i]) => {
+            let record = images.get(who, id(i)?).await.map_err(ApiError::v2)?;
+            Ok(image_json(StatusCode::OK, &record.value))
+        }
+        (Method::PATCH, ["images", i]) => update(tank, who, id(i)?, req).await,
+        (Method::DELETE, ["images", i]) => {
+            images.delete(who, id(i)?).await.map_err(ApiError::v2)?;
+            Ok(no_content())
+        }
+        (Method::PUT, ["images", i, "file"]) => upload(tank, who, id(i)?, req).await,
+        (Method::GET, ["images", i, "file"]) => download(tank, who, id(i)?, req.headers()).await,
+        (Method::PUT, ["images", i, "tags", tag]) => {
+            images.add_tag(who, id(i)?, tag).await.map_err(ApiError::v2)?;
+            Ok(no_content())
+        }
+        (Method::DELETE, ["images", i, "tags", tag]) => match images.remove_tag(who, id(i)?, tag).await {
+            Ok(_) => Ok(no_content()),
+            Err(ImageError::Invalid { field: "tag", reason }) => Err(ApiError::new(StatusCode::NOT_FOUND, reason)),
+            Err(e) => Err(ApiError::v2(e)),
+        },
+        (Method::POST, ["images", i, "actions", action]) => {
+            let id = id(i)?;
+            let done = if *action == "deactivate" {
+                images.deactivate(who, id).await
+            } else {
+                images.reactivate(who, id).await
+            };
+            done.map_err(ApiError::v2)?;
+            Ok(no_content())
+        }
+        (Method::GET, ["images", i, "members"]) => {
+            let id = id(i)?;
+            let members = images.memberships(who, id).await.map_err(ApiError::v2)?;
+            let list: Vec<Value> = members.iter().map(|m| view::member(id, m)).collect();
+            Ok(json_response(StatusCode::OK, json!({"members": list, "schema": "/v2/schemas/members"}).to_string()))
+        }
+        (Method::POST, ["images", i, "members"]) => {
+            let id = id(i)?;
+            let body = read_json(req).await?;
+            let member = body.get("member").and_then(Value::as_str).ok_or_else(|| {
+                ApiError::bad_request("the body must be {\"member\": \"<project id>\"}, naming whom to share with")
+            })?;
+            let m = images.offer(who, id, member).await.map_err(ApiError::v2)?;
+            Ok(json_response(StatusCode::OK, view::member(id, &m).to_string()))
+        }
+        (Method::GET, ["images", i, "members", member]) => {
+            let id = id(i)?;
+            let visible = images.memberships(who, id).await.map_err(ApiError::v2)?;
+            let m = visible.iter().find(|m| m.member_id == *member).ok_or_else(|| {
+                ApiError::new(StatusCode::NOT_FOUND, format!("{member} is not a member of image {id}"))
+            })?;
+            Ok(json_response(StatusCode::OK, view::member(id, m).to_string()))
+        }
+        (Method::PUT, ["images", i, "members", member]) => {
+            let id = id(i)?;
+            let body = read_json(req).await?;
+            let status =
+                body.get("status").and_then(Value::as_str).and_then(|s| s.parse::<MemberStatus>().ok()).ok_or_else(
+                    || ApiError::bad_request("the body must be {\"status\": \"accepted\"}, or rejected, or pending"),
+                )?;
+            let m = images.set_member_status(who, id, member, status).await.map_err(ApiError::v2)?;
+            Ok(json_response(StatusCode::OK, view::member(id, &m).to_string()))
+        }
+        (Method::DELETE, ["images", i, "members", member]) => {
+            images.remove_member(who, id(i)?, member).await.map_err(ApiError::v2)?;
+            Ok(no_content())
+        }
+        (Method::GET, ["info", "import"]) => {
+            let doc = json!({"import-methods": {
+                "description": "Import methods available.",
+                "type": "array",
+                "value": Vec::<String>::new(),
+            }});
+            Ok(json_response(StatusCode::OK, doc.to_string()))
+        }
+        (Method::GET, ["info", "stores"]) => {
+            let stores = images.stores();
+            let list: Vec<Value> = stores
+                .entries()
+                .iter()
+                .map(|e| {
+                    let mut s = json!({"id": e.names[0], "description": format!("the {} store plugin", e.names[0])});
+                    if stores.is_default(e) {
+                        s["default"] = json!("true");
+                    }
+                    if e.external {
+                        s["read-only"] = json!("true");
+                    }
+                    s
+                })
+                .collect();
+            Ok(json_response(StatusCode::OK, json!({ "stores": list }).to_string()))
+        }
+        _ => Err(ApiError::new(StatusCode::NOT_FOUND, format!("no such resource: /v2{rest}"))),
+    }
+}
+
+fn no_content() -> Response<ResponseBody> {
+    let mut r = Response::new(full(Bytes::new()));
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    r
+}
+
+fn image_json(status: StatusCode, image: &tank_core::Image) -> Response<ResponseBody> {
+    json_response(status, view::image(image).to_string())
+}
+
+/// A JSON request body: `application/json` (or no type), at most [`MAX_JSON`] bytes.
+async fn read_json(req: Request<Incoming>) -> Result<Value, ApiError> {
+    let media = content_type(req.headers());
+    if !media.is_empty() && media != "application/json" {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("send the body as Content-Type application/json, not {media:?}"),
+        ));
+    }
+    let bytes = body::read_small(req.into_body(), MAX_JSON).await.map_err(|(s, m)| ApiError::new(s, m))?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
+}
+
+fn content_type(headers: &HeaderMap) -> String {
+    let value = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    value.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+}
+
+/// `POST /v2/images`.
+async fn create(
+    tank: &Tank,
+    base: &str,
+    who: &Caller,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, ApiError> {
+    let body = read_json(req).await?;
+    let fields =
+        body.as_object().ok_or_else(|| ApiError::bad_request("the body must be a JSON object of image attributes"))?;
+    let mut new = NewImage::default();
+    for (name, value) in fields {
+        if name == "id" {
+            let text = value.as_str().ok_or_else(|| ApiError::bad_request("invalid id: it must be a UUID string"))?;
+            new.id = Some(text.parse().map_err(|e: tank_core::Error| ApiError::bad_request(e.to_string()))?);
+            continue;
+        }
+        let attr = attrs::classify(name)?;
+        if value.is_null() && matches!(attr, attrs::Attr::Custom(_)) {
+            // `"kernel_id": null` and the like: a property that is not set.
+            continue;
+        }
+        new.changes.push(attrs::set(&attr, value)?);
+    }
+    let image = tank.images.create(who, new, None).await.map_err(ApiError::v2)?;
+    let mut r = image_json(StatusCode::CREATED, &image);
+    if let Ok(v) = HeaderValue::from_str(&format!("{base}{}", view::image_path(image.id))) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(r)
+}
+
+/// `GET /v2/images`.
+async fn list_images(tank: &Tank, who: &Caller, query: &str) -> Result<Response<ResponseBody>, ApiError> {
+    let q = list::parse(query, who, &tank.api)?;
+    let limit = q.limit as usize;
+    let page = tank.images.list(who, q).await.map_err(ApiError::v2)?;
+    let without_marker: Vec<&str> = query.split('&').filter(|p| !p.is_empty() && !p.starts_with("marker=")).collect();
+    let first = if without_marker.is_empty() {
+        "/v2/images".to_owned()
+    } else {
+        format!("/v2/images?{}", without_marker.join("&"))
+    };
+    let mut doc = json!({
+        "images": page.iter().map(view::image).collect::<Vec<_>>(),
+        "first": first,
+        "schema": "/v2/schemas/images",
+    });
+    if let Some(last) = page.last().filter(|_| limit > 0 && page.len() == limit) {
+        doc["next"] = json!(list::next_link(query, last.id));
+    }
+    Ok(json_response(StatusCode::OK, doc.to_string()))
+}
+
+/// `PATCH /v2/images/{id}`: the patch is applied to the image as read, and written only
+/// if nothing changed it meanwhile; otherwise it is applied again to the new state.
+async fn update(
+    tank: &Tank,
+    who: &Caller,
+    id: ImageId,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, ApiError> {
+    let dialect = patch::Dialect::of(req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
+    let bytes = body::read_small(req.into_body(), MAX_JSON).await.map_err(|(s, m)| ApiError::new(s, m))?;
+    let ops = patch::parse(&bytes, dialect)?;
+    const ATTEMPTS: usize = 16;
+    for attempt in 1..=ATTEMPTS {
+        let record = tank.images.get(who, id).await.map_err(ApiError::v2)?;
+        let changes = patch::changes(&ops, dialect, &record.value)?;
+        match tank.images.update_metadata(who, id, changes, Some(record.revision)).await {
+            Ok(updated) => return Ok(image_json(StatusCode::OK, &updated.value)),
+            Err(ImageError::Conflict(_)) if attempt < ATTEMPTS => continue,
+            Err(e) => return Err(ApiError::v2(e)),
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+fn size_header(headers: &HeaderMap, name: &str) -> Result<Option<u64>, ApiError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request(format!("{name} must be a whole number of bytes"))),
+    }
+}
+
+/// `PUT /v2/images/{id}/file`: streamed, sized or chunked.
+async fn upload(
+    tank: &Tank,
+    who: &Caller,
+    id: ImageId,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, ApiError> {
+    let (parts, body) = req.into_parts();
+    // Dropped unread when the request is refused: see `Unread`.
+    let body = body::Unread::new(body);
+    let media = content_type(&parts.headers);
+    if media != "application/octet-stream" {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("image data must be sent as Content-Type: application/octet-stream, not {media:?}"),
+        ));
+    }
+    let declared = size_header(&parts.headers, "x-openstack-image-size")?;
+    let transport = size_header(&parts.headers, header::CONTENT_LENGTH.as_str())?;
+    if let (Some(d), Some(t)) = (declared, transport) {
+        if d != t {
+            return Err(ApiError::v2(ImageError::SizeMismatch(tank_images::Mismatch::Declarations {
+                declared: d,
+                transport: t,
+                registered: false,
+            })));
+        }
+    }
+    let chunked = parts.headers.contains_key(header::TRANSFER_ENCODING);
+    // Without a length or chunking, the body is empty: Nova's zero-length activation.
+    let length = transport.or(declared).or(if chunked { None } else { Some(0) });
+    let store = parts.headers.get("x-image-meta-store").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let data = Data { source: Source::Stream { body: body.into_stream(), length }, store };
+    tank.images.upload(who, id, data).await.map_err(ApiError::v2)?;
+    Ok(no_content())
+}
+
+/// A `Range` request header: `bytes=a-b`, `bytes=a-` or `bytes=-n`. `None` for anything
+/// else, which is ignored as RFC 9110 allows (several ranges included).
+fn parse_range(value: &str) -> Option<(Option<u64>, Option<u64>)> {
+    let spec = value.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let num = |s: &str| if s.trim().is_empty() { Ok(None) } else { s.trim().parse::<u64>().map(Some) };
+    match (num(a).ok()?, num(b).ok()?) {
+        (None, None) => None,
+        (Some(first), Some(last)) if last < first => None,
+        pair => Some(pair),
+    }
+}
+
+/// `GET /v2/images/{id}/file`: the whole data (200), a range of it (206), or 204 when the
+/// image has none.
+async fn download(
+    tank: &Tank,
+    who: &Caller,
+    id: ImageId,
+    headers: &HeaderMap,
+) -> Result<Response<ResponseBody>, ApiError> {
+    let wanted = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).and_then(parse_range);
+    let range = match wanted {
+        None => None,
+        Some((Some(first), last)) => Some(Range { offset: first, length: last.map(|l| l - first + 1) }),
+        Some((None, Some(suffix))) => {
+            // The last `suffix` bytes: the size is needed to know where they start.
+            let image = tank.images.get(who, id).await.map_err(ApiError::v2)?.value;
+            if suffix == 0 {
+                return Err(unsatisfiable(image.size));
+            }
+            Some(Range { offset: image.size.saturating_sub(suffix), length: None })
+        }
+        Some((None, None)) => unreachable!("parse_range refuses it"),
+    };
+    let (image, data) = match tank.images.download(who, id, range).await {
+        Ok(found) => found,
+        Err(ImageError::NoData { .. }) => return Ok(no_content()),
+        Err(ImageError::RangeNotSatisfiable { size }) => return Err(unsatisfiable(size)),
+        Err(e) => return Err(ApiError::v2(e)),
+    };
+    let length = data.remaining().unwrap_or(image.size);
+    let mut r = Response::new(body::download_body(data));
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Some(sum) = image.checksum.as_deref().and_then(|s| HeaderValue::from_str(s).ok()) {
+        h.insert("content-md5", sum);
+    }
+    if let Some(range) = range {
+        let last = (range.offset + length).saturating_sub(1);
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{last}/{}", range.offset, image.size)) {
+            h.insert(header::CONTENT_RANGE, v);
+        }
+        *r.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
+    Ok(r)
+}
+
+fn unsatisfiable(size: u64) -> ApiError {
+    ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, format!("the range is outside the image's {size} bytes"))
+        .with_header("content-range", format!("bytes */{size}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_read_as_rfc_9110_says() {
+        assert_eq!(parse_range("bytes=0-99"), Some((Some(0), Some(99))));
+        assert_eq!(parse_range("bytes=100-"), Some((Some(100), None)));
+        assert_eq!(parse_range("bytes=-5"), Some((None, Some(5))));
+        for ignored in ["bytes=5-1", "bytes=-", "items=0-1", "bytes=0-1,4-5", "bytes=a-b"] {
+            assert_eq!(parse_range(ignored), None, "{ignored}");
+        }
+    }
+
+    #[test]
+    fn every_route_has_its_methods() {
+        assert_eq!(allowed(&["images"]), Some(&[Method::GET, Method::POST][..]));
+        assert_eq!(allowed(&["images", "x", "file"]), Some(&[Method::GET, Method::PUT][..]));
+        assert_eq!(allowed(&["images", "x", "actions", "explode"]), None);
+        assert_eq!(path("/v2/images"), Some("/images"));
+        assert_eq!(path("/v2"), Some(""));
+        assert_eq!(path("/v20/images"), None);
+        assert_eq!(path("/v1/images"), None);
+    }
+}
