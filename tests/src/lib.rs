@@ -15,6 +15,7 @@ use std::{
 
 pub mod ceph;
 pub mod nginx;
+pub mod python;
 pub mod sheepdog;
 pub mod swift;
 pub mod transfer;
@@ -377,7 +378,16 @@ impl Server {
     /// Uploads `data` as a new image in a chunked body (no length declared, 64 KiB a
     /// chunk), with `headers` (plus the octet-stream content type).
     pub fn upload_chunked(&self, data: Vec<u8>, headers: &[(&str, &str)]) -> Reply {
-        let mut req = http::Request::post(self.url("/v1/images")).header("content-type", "application/octet-stream");
+        self.send_chunked("POST", "/v1/images", data, headers)
+    }
+
+    /// Sends `data` in a chunked body (no length declared, 64 KiB a chunk) with `headers`
+    /// (plus the octet-stream content type).
+    pub fn send_chunked(&self, method: &str, path: &str, data: Vec<u8>, headers: &[(&str, &str)]) -> Reply {
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(self.url(path))
+            .header("content-type", "application/octet-stream");
         for (k, v) in headers {
             req = req.header(*k, *v);
         }

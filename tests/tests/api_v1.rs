@@ -64,7 +64,7 @@ fn tenants_see_public_own_and_shared_images_and_change_only_their_own() {
     assert_eq!(s.head(&path).header("x-image-meta-owner"), Some("ops"), "admins may give images away");
 
     // A token the proxy did not confirm is refused outright.
-    let unconfirmed = [("x-auth-token", "token"), ("x-tenant", "acme")];
+    let unconfirmed = [("x-auth-token", "token"), ("x-identity-status", "Invalid"), ("x-tenant", "acme")];
     assert_eq!(status(&s, "GET", "/v1/images", &unconfirmed), 401);
     assert_eq!(status(&s, "DELETE", &path, &acme), 403, "acme no longer owns the public image");
     assert_eq!(status(&s, "DELETE", &path, &admin), 200);

@@ -1,0 +1,525 @@
+//! The Images API v2 end to end over HTTP (reference §7, docs/api-v2.md): a real
+//! `tank api` with the fs store and the sled registry, and raw requests as curl sends them.
+//! The real clients' suite is `clients_v2.rs`.
+
+use bytes::Bytes;
+use serde_json::{json, Value};
+use tank_tests::{data, md5_hex, Deployment, Reply, Server};
+
+const PATCH: &str = "application/openstack-images-v2.1-json-patch";
+const JSON: (&str, &str) = ("content-type", "application/json");
+
+struct Api {
+    server: Server,
+    deployment: Deployment,
+}
+
+fn api(extra: &str) -> Api {
+    let deployment = Deployment::new();
+    deployment.config(extra);
+    let server = deployment.start();
+    Api { server, deployment }
+}
+
+/// The identity headers of a confirmed caller of `tenant`, as a proxy passes them on.
+fn tenant(t: &str) -> Vec<(&str, &str)> {
+    vec![("x-auth-token", "t"), ("x-identity-status", "Confirmed"), ("x-tenant", t), ("x-role", "member")]
+}
+
+fn with<'a>(mut h: Vec<(&'a str, &'a str)>, more: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    h.extend_from_slice(more);
+    h
+}
+
+fn create(s: &Server, headers: &[(&str, &str)], body: Value) -> Value {
+    let mut h = vec![JSON];
+    h.extend_from_slice(headers);
+    let r = s.send("POST", "/v2/images", &h, body.to_string());
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    r.json()
+}
+
+fn upload(s: &Server, id: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
+    let mut h = vec![("content-type", "application/octet-stream")];
+    h.extend_from_slice(headers);
+    s.send("PUT", &format!("/v2/images/{id}/file"), &h, body)
+}
+
+fn patch(s: &Server, id: &str, headers: &[(&str, &str)], ops: Value) -> Reply {
+    let mut h = vec![("content-type", PATCH)];
+    h.extend_from_slice(headers);
+    s.send("PATCH", &format!("/v2/images/{id}"), &h, ops.to_string())
+}
+
+fn names(r: &Reply) -> Vec<String> {
+    r.json()["images"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap_or("").to_owned()).collect()
+}
+
+fn sha512_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha512::digest(data))
+}
+
+#[test]
+fn discovery_links_and_schemas() {
+    let a = api("trusted_proxies = [\"127.0.0.1\"]\ndisk_formats = [\"qcow2\", \"raw\"]");
+    let s = &a.server;
+    let root = s.get("/");
+    assert_eq!(root.status, 300);
+    let versions = s.get("/versions");
+    assert_eq!(versions.status, 200);
+    assert_eq!(root.json(), versions.json());
+    let doc = versions.json();
+    let current: Vec<&Value> =
+        doc["versions"].as_array().unwrap().iter().filter(|v| v["status"] == "CURRENT").collect();
+    assert_eq!(current.len(), 1);
+    assert!(current[0]["id"].as_str().unwrap().starts_with("v2."), "{doc}");
+    assert_eq!(current[0]["links"][0]["href"], format!("http://{}/v2/", s.addr));
+    assert!(doc["versions"].as_array().unwrap().iter().any(|v| v["id"] == "v1.0"), "v1 is listed beside v2");
+    // A trusted proxy's forwarded host and scheme make the links.
+    let forwarded = s.send(
+        "GET",
+        "/versions",
+        &[("x-forwarded-host", "images.example.com"), ("x-forwarded-proto", "https")],
+        Bytes::new(),
+    );
+    assert_eq!(forwarded.json()["versions"][0]["links"][0]["href"], "https://images.example.com/v2/");
+    assert!(root.header("x-openstack-request-id").is_some_and(|id| id.starts_with("req-")));
+    // The schemas: the format enums are the configured ones.
+    let image = s.get("/v2/schemas/image").json();
+    assert_eq!(image["properties"]["disk_format"]["enum"], json!([null, "qcow2", "raw"]));
+    assert_eq!(image["additionalProperties"], json!({"type": "string"}));
+    assert_eq!(s.get("/v2/schemas/images").json()["properties"]["images"]["items"], image);
+    assert_eq!(
+        s.get("/v2/schemas/member").json()["properties"]["status"]["enum"],
+        json!(["pending", "accepted", "rejected"])
+    );
+    assert_eq!(s.get("/v2/schemas/members").status, 200);
+    // A format the operator did not enable is refused by name.
+    let r = s.send("POST", "/v2/images", &[JSON], json!({"disk_format": "vmdk"}).to_string());
+    assert_eq!(r.status, 400);
+    assert!(r.error_message().contains("vmdk") && r.error_message().contains("disk_formats"), "{}", r.error_message());
+
+    let public = api("public_endpoint = \"https://tank.example.org:8443/\"");
+    let doc = public.server.get("/").json();
+    assert_eq!(doc["versions"][0]["links"][0]["href"], "https://tank.example.org:8443/v2/");
+}
+
+#[test]
+fn create_show_update_and_delete() {
+    let a = api("");
+    let s = &a.server;
+    let id = "c0ffee00-0000-4000-8000-000000000001";
+    let created = create(
+        s,
+        &[],
+        json!({"id": id, "name": "cirros", "disk_format": "qcow2", "container_format": "bare", "min_ram": 64,
+               "tags": ["test"], "owner_specified.openstack.md5": "abc", "kernel_id": null}),
+    );
+    assert_eq!(created["id"], id);
+    assert_eq!(created["status"], "queued");
+    assert_eq!(created["visibility"], "shared", "v2's default visibility");
+    assert_eq!(created["size"], Value::Null);
+    assert_eq!(created["self"], format!("/v2/images/{id}"));
+    assert_eq!(created["owner_specified.openstack.md5"], "abc");
+    assert!(created.get("kernel_id").is_none(), "a null custom property is not set");
+    assert!(created["created_at"].as_str().unwrap().ends_with('Z'));
+    let again = s.send("POST", "/v2/images", &[JSON], json!({"id": id}).to_string());
+    assert_eq!(again.status, 409, "an id is used once");
+    let shown = s.get(&format!("/v2/images/{id}"));
+    assert_eq!(shown.status, 200);
+    assert_eq!(shown.json(), created);
+
+    // Refused creates: read-only, reserved and the server's attributes are 403, bad values 400.
+    for (body, status) in [
+        (json!({"status": "active"}), 403),
+        (json!({"checksum": "abc"}), 403),
+        (json!({"location": "file:///etc/passwd"}), 403),
+        (json!({"locations": []}), 403),
+        (json!({"os_glance_failed_import": "x"}), 403),
+        (json!({"min_ram": "lots"}), 400),
+        (json!({"visibility": "everyone"}), 400),
+        (json!({"custom": 5}), 400),
+        (json!(["not", "an", "object"]), 400),
+        (json!({"id": "not-a-uuid"}), 400),
+    ] {
+        let r = s.send("POST", "/v2/images", &[JSON], body.to_string());
+        assert_eq!(r.status, status, "{body}: {}", r.error_message());
+        assert!(!r.error_message().is_empty());
+    }
+    let r = s.send("POST", "/v2/images", &[("content-type", "text/plain")], "{}");
+    assert_eq!(r.status, 415);
+
+    // JSON patch, RFC 6902 form.
+    let r = patch(
+        s,
+        id,
+        &[],
+        json!([
+            {"op": "replace", "path": "/name", "value": "Fedora 17"},
+            {"op": "replace", "path": "/tags", "value": ["fedora", "beefy"]},
+            {"op": "add", "path": "/os_distro", "value": "fedora"},
+            {"op": "remove", "path": "/owner_specified.openstack.md5"},
+            {"op": "replace", "path": "/protected", "value": true},
+        ]),
+    );
+    assert_eq!(r.status, 200, "{}", r.error_message());
+    let v = r.json();
+    assert_eq!((v["name"].as_str(), v["os_distro"].as_str()), (Some("Fedora 17"), Some("fedora")));
+    assert_eq!(v["tags"], json!(["beefy", "fedora"]));
+    assert!(v.get("owner_specified.openstack.md5").is_none());
+    // The draft-4 form does the same.
+    let r = s.send(
+        "PATCH",
+        &format!("/v2/images/{id}"),
+        &[("content-type", "application/openstack-images-v2.0-json-patch")],
+        json!([{"replace": "/min_disk", "value": 2}]).to_string(),
+    );
+    assert_eq!((r.status, r.json()["min_disk"].as_u64()), (200, Some(2)));
+    // Refused patches.
+    for (ops, status) in [
+        (json!([{"op": "replace", "path": "/status", "value": "active"}]), 403),
+        (json!([{"op": "replace", "path": "/deleted", "value": "1"}]), 403),
+        (json!([{"op": "remove", "path": "/name"}]), 403),
+        (json!([{"op": "replace", "path": "/nothing", "value": "x"}]), 409),
+        (json!([{"op": "remove", "path": "/nothing"}]), 409),
+        (json!([{"op": "copy", "from": "/name", "path": "/x"}]), 400),
+        (json!({"op": "replace"}), 400),
+        (json!([{"op": "replace", "path": "/min_ram", "value": -1}]), 400),
+    ] {
+        let r = patch(s, id, &[], ops.clone());
+        assert_eq!(r.status, status, "{ops}: {}", r.error_message());
+    }
+    let r = s.send("PATCH", &format!("/v2/images/{id}"), &[JSON], "[]");
+    assert_eq!(r.status, 415);
+    assert!(r.header("accept-patch").is_some_and(|a| a.contains("v2.1-json-patch")));
+
+    // Protected images stay.
+    let r = s.send("DELETE", &format!("/v2/images/{id}"), &[], Bytes::new());
+    assert_eq!(r.status, 403);
+    assert!(r.error_message().contains("protected"), "{}", r.error_message());
+    patch(s, id, &[], json!([{"op": "replace", "path": "/protected", "value": false}]));
+    assert_eq!(s.send("DELETE", &format!("/v2/images/{id}"), &[], Bytes::new()).status, 204);
+    assert_eq!(s.get(&format!("/v2/images/{id}")).status, 404);
+    assert_eq!(s.send("DELETE", &format!("/v2/images/{id}"), &[], Bytes::new()).status, 404);
+
+    // Known paths answer 405 with Allow; unknown ones 404.
+    let r = s.send("PUT", "/v2/images", &[], Bytes::new());
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, POST"));
+    assert_eq!(s.get("/v2/nothing").status, 404);
+}
+
+#[test]
+fn data_up_and_down_with_checksums_and_ranges() {
+    let a = api("");
+    let s = &a.server;
+    let new = || create(s, &[], json!({"name": "d", "disk_format": "raw", "container_format": "bare"}));
+    let bytes = data(1_000_000, 7);
+
+    // Sized upload.
+    let id = new()["id"].as_str().unwrap().to_owned();
+    let empty = s.get(&format!("/v2/images/{id}/file"));
+    assert_eq!(empty.status, 204, "no data yet");
+    let r = upload(s, &id, &[("x-openstack-image-size", "1000000")], bytes.clone());
+    assert_eq!(r.status, 204, "{}", r.error_message());
+    let image = s.get(&format!("/v2/images/{id}")).json();
+    assert_eq!(image["status"], "active");
+    assert_eq!(image["size"], 1_000_000);
+    assert_eq!(image["checksum"], md5_hex(&bytes));
+    assert_eq!(
+        (image["os_hash_algo"].as_str(), image["os_hash_value"].as_str()),
+        (Some("sha512"), Some(sha512_hex(&bytes).as_str()))
+    );
+    let down = s.get(&format!("/v2/images/{id}/file"));
+    assert_eq!(down.status, 200);
+    assert_eq!(down.header("content-md5"), Some(md5_hex(&bytes).as_str()));
+    assert_eq!(down.body, bytes);
+    // A second upload to an active image is a conflict.
+    assert_eq!(upload(s, &id, &[], b"more".to_vec()).status, 409);
+
+    // Ranges: a-b, a-, suffix; unsatisfiable; ignored.
+    let range = |spec: &str| s.send("GET", &format!("/v2/images/{id}/file"), &[("range", spec)], Bytes::new());
+    let r = range("bytes=10-19");
+    assert_eq!((r.status, r.header("content-range")), (206, Some("bytes 10-19/1000000")));
+    assert_eq!(r.body, bytes[10..20]);
+    assert_eq!(r.header("content-md5"), Some(md5_hex(&bytes).as_str()), "Glance's quirk: the whole image's MD5");
+    let r = range("bytes=999990-");
+    assert_eq!((r.status, r.body.len()), (206, 10));
+    let r = range("bytes=-5");
+    assert_eq!((r.status, r.header("content-range")), (206, Some("bytes 999995-999999/1000000")));
+    assert_eq!(r.body, bytes[999_995..]);
+    let r = range("bytes=999999-2000000");
+    assert_eq!((r.status, r.body.len()), (206, 1), "an end past the data is cut to it");
+    let r = range("bytes=1000000-");
+    assert_eq!((r.status, r.header("content-range")), (416, Some("bytes */1000000")));
+    assert_eq!(range("bytes=0-1,5-6").status, 200, "several ranges are ignored, as RFC 9110 allows");
+
+    // Chunked upload, no length.
+    let id = new()["id"].as_str().unwrap().to_owned();
+    let r = s.send_chunked("PUT", &format!("/v2/images/{id}/file"), bytes.clone(), &[]);
+    assert_eq!(r.status, 204, "{}", r.error_message());
+    assert_eq!(s.get(&format!("/v2/images/{id}/file")).body, bytes);
+
+    // Chunked with a declared size that the data does not have: nothing is kept.
+    let id = new()["id"].as_str().unwrap().to_owned();
+    let r =
+        s.send_chunked("PUT", &format!("/v2/images/{id}/file"), bytes.clone(), &[("x-openstack-image-size", "999")]);
+    assert_eq!(r.status, 400, "{}", r.error_message());
+    assert!(r.error_message().contains("x-openstack-image-size"), "{}", r.error_message());
+    assert_eq!(s.get(&format!("/v2/images/{id}")).json()["status"], "killed");
+    let r = upload(s, &new()["id"].as_str().unwrap().to_owned(), &[("x-openstack-image-size", "5")], b"four".to_vec());
+    assert_eq!(r.status, 400, "declared and sent lengths differ");
+
+    // Zero-length body: an empty active image, as Nova's activation uploads it.
+    let id = new()["id"].as_str().unwrap().to_owned();
+    assert_eq!(upload(s, &id, &[], Vec::new()).status, 204);
+    let image = s.get(&format!("/v2/images/{id}")).json();
+    assert_eq!((image["status"].as_str(), image["size"].as_u64()), (Some("active"), Some(0)));
+    assert_eq!(image["checksum"], md5_hex(b""));
+
+    // Data needs formats first, and the octet-stream type.
+    let bare = create(s, &[], json!({"name": "no formats"}))["id"].as_str().unwrap().to_owned();
+    let r = upload(s, &bare, &[], b"x".to_vec());
+    assert_eq!(r.status, 400);
+    assert!(r.error_message().contains("disk_format"), "{}", r.error_message());
+    let r = s.send("PUT", &format!("/v2/images/{bare}/file"), &[("content-type", "text/plain")], "x");
+    assert_eq!(r.status, 415);
+    let files = a.deployment.data_files();
+    let active = s.get("/v2/images?status=active").json()["images"].as_array().unwrap().len();
+    assert_eq!(files.len(), active, "only active images have data files: {files:?}");
+}
+
+#[test]
+fn lists_filter_sort_and_page() {
+    let a = api("");
+    let s = &a.server;
+    for (n, (name, size)) in
+        [("alpha", 30), ("beta", 10), ("gamma", 20), ("delta", 10), ("epsilon", 0)].iter().enumerate()
+    {
+        let tags: Vec<&str> = if n % 2 == 0 { vec!["even"] } else { vec![] };
+        let image = create(
+            s,
+            &[],
+            json!({"name": name, "disk_format": if n < 3 { "qcow2" } else { "raw" }, "container_format": "bare",
+                   "tags": tags, "os_distro": if n == 1 { "debian" } else { "other" }}),
+        );
+        if *size > 0 {
+            let id = image["id"].as_str().unwrap();
+            assert_eq!(upload(s, id, &[], data(*size, n as u64)).status, 204);
+        }
+    }
+    let list = |q: &str| {
+        let r = s.get(&format!("/v2/images?{q}"));
+        assert_eq!(r.status, 200, "{q}: {}", r.error_message());
+        r
+    };
+    assert_eq!(names(&list("")), ["epsilon", "delta", "gamma", "beta", "alpha"], "newest first");
+    assert_eq!(names(&list("sort=name:asc")), ["alpha", "beta", "delta", "epsilon", "gamma"]);
+    assert_eq!(names(&list("sort=size:desc,name:asc")), ["alpha", "gamma", "beta", "delta", "epsilon"]);
+    assert_eq!(
+        names(&list("sort_key=size&sort_dir=asc&sort_key=name&sort_dir=desc")),
+        ["epsilon", "delta", "beta", "gamma", "alpha"]
+    );
+    assert_eq!(names(&list("name=beta")), ["beta"]);
+    assert_eq!(names(&list("name=in:beta,gamma&sort=name:asc")), ["beta", "gamma"]);
+    assert_eq!(names(&list("disk_format=raw&sort=name:asc")), ["delta", "epsilon"]);
+    assert_eq!(names(&list("status=queued")), ["epsilon"]);
+    assert_eq!(names(&list("tag=even&sort=name:asc")), ["alpha", "epsilon", "gamma"]);
+    assert_eq!(names(&list("os_distro=debian")), ["beta"], "a custom property filters");
+    assert_eq!(names(&list("size_min=15&size_max=25")), ["gamma"]);
+    let alpha = list("name=alpha").json()["images"][0].clone();
+    let created = alpha["created_at"].as_str().unwrap();
+    assert!(names(&list(&format!("created_at=gte:{created}"))).contains(&"alpha".to_string()));
+    assert!(names(&list(&format!("created_at=lt:{created}"))).is_empty());
+    for bad in [
+        "sort=colour",
+        "sort=name&sort_key=name",
+        "status=sleeping",
+        "created_at=gt:yesterday",
+        "limit=x",
+        "marker=nope",
+    ] {
+        assert_eq!(s.get(&format!("/v2/images?{bad}")).status, 400, "{bad}");
+    }
+
+    // Paging follows `next` to the end, never past it, with the query kept.
+    let mut seen = Vec::new();
+    let mut path = "/v2/images?limit=2&sort=name:asc".to_owned();
+    loop {
+        let page = s.get(&path).json();
+        assert_eq!(page["schema"], "/v2/schemas/images");
+        seen.extend(page["images"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap().to_owned()));
+        match page["next"].as_str() {
+            Some(next) => {
+                assert!(next.contains("sort=name:asc") || next.contains("sort=name%3Aasc"), "{next}");
+                path = next.to_owned();
+            }
+            None => break,
+        }
+        assert!(seen.len() <= 5, "paging runs past the end: {seen:?}");
+    }
+    assert_eq!(seen, ["alpha", "beta", "delta", "epsilon", "gamma"]);
+
+    // os_hidden images are left out unless asked for.
+    let id = alpha["id"].as_str().unwrap();
+    patch(s, id, &[], json!([{"op": "replace", "path": "/os_hidden", "value": true}]));
+    assert!(!names(&list("")).contains(&"alpha".to_string()));
+    assert_eq!(names(&list("os_hidden=true")), ["alpha"]);
+}
+
+#[test]
+fn sharing_with_members_seen_from_both_sides() {
+    let a = api("");
+    let s = &a.server;
+    let owner = tenant("owner");
+    let friend = tenant("friend");
+    let image = create(s, &owner, json!({"name": "shared", "disk_format": "raw", "container_format": "bare"}));
+    let id = image["id"].as_str().unwrap();
+    assert_eq!(image["owner"], "owner");
+    assert_eq!(upload(s, id, &owner, b"secret data".to_vec()).status, 204);
+    let members = format!("/v2/images/{id}/members");
+
+    // A private image has no members.
+    patch(s, id, &owner, json!([{"op": "replace", "path": "/visibility", "value": "private"}]));
+    let r = s.send("POST", &members, &with(owner.clone(), &[JSON]), json!({"member": "friend"}).to_string());
+    assert_eq!(r.status, 403, "{}", r.error_message());
+    patch(s, id, &owner, json!([{"op": "replace", "path": "/visibility", "value": "shared"}]));
+    // The friend knows nothing of it yet.
+    assert_eq!(s.send("GET", &format!("/v2/images/{id}"), &friend, Bytes::new()).status, 404);
+
+    let r = s.send("POST", &members, &with(owner.clone(), &[JSON]), json!({"member": "friend"}).to_string());
+    assert_eq!(r.status, 200, "{}", r.error_message());
+    let m = r.json();
+    assert_eq!(
+        (m["member_id"].as_str(), m["status"].as_str(), m["image_id"].as_str()),
+        (Some("friend"), Some("pending"), Some(id))
+    );
+    let again = s.send("POST", &members, &with(owner.clone(), &[JSON]), json!({"member": "friend"}).to_string());
+    assert_eq!(again.status, 409);
+    s.send("POST", &members, &with(owner.clone(), &[JSON]), json!({"member": "other"}).to_string());
+
+    // Pending: readable by id, not in the friend's default list (CVE-2013-4354 class).
+    let friend_list = |q: &str| names(&s.send("GET", &format!("/v2/images{q}"), &friend, Bytes::new()));
+    assert_eq!(s.send("GET", &format!("/v2/images/{id}"), &friend, Bytes::new()).status, 200);
+    assert!(friend_list("").is_empty());
+    assert_eq!(friend_list("?member_status=pending"), ["shared"]);
+    // The friend sees its own membership only; only the owner sees both.
+    let seen = s.send("GET", &members, &friend, Bytes::new()).json();
+    assert_eq!(seen["members"].as_array().unwrap().len(), 1);
+    assert_eq!(s.send("GET", &members, &owner, Bytes::new()).json()["members"].as_array().unwrap().len(), 2);
+    assert_eq!(s.send("GET", &format!("{members}/other"), &friend, Bytes::new()).status, 404);
+    // Only the member answers the offer; only the owner adds.
+    let accept = json!({"status": "accepted"}).to_string();
+    let r = s.send("PUT", &format!("{members}/friend"), &with(owner.clone(), &[JSON]), accept.clone());
+    assert_eq!(r.status, 404, "the owner cannot accept for the member");
+    let r = s.send("POST", &members, &with(friend.clone(), &[JSON]), json!({"member": "third"}).to_string());
+    assert_eq!(r.status, 404, "a member cannot share further");
+    let r = s.send("PUT", &format!("{members}/friend"), &with(friend.clone(), &[JSON]), accept);
+    assert_eq!((r.status, r.json()["status"].as_str()), (200, Some("accepted")));
+    assert_eq!(friend_list(""), ["shared"], "accepted: listed");
+    let down = s.send("GET", &format!("/v2/images/{id}/file"), &friend, Bytes::new());
+    assert_eq!(down.body, &b"secret data"[..]);
+    let r = s.send(
+        "PUT",
+        &format!("{members}/friend"),
+        &with(friend.clone(), &[JSON]),
+        json!({"status": "rejected"}).to_string(),
+    );
+    assert_eq!(r.status, 200);
+    assert!(friend_list("").is_empty(), "rejected: no longer listed");
+    // The member cannot change the image; the owner removes the member.
+    let r = patch(s, id, &friend, json!([{"op": "replace", "path": "/name", "value": "mine"}]));
+    assert_eq!(r.status, 404, "a member learns nothing more: {}", r.error_message());
+    assert_eq!(s.send("DELETE", &format!("{members}/friend"), &owner, Bytes::new()).status, 204);
+    assert_eq!(s.send("GET", &format!("/v2/images/{id}"), &friend, Bytes::new()).status, 404);
+}
+
+#[test]
+fn tags_deactivation_and_info() {
+    let a = api("");
+    let s = &a.server;
+    let image = create(s, &[], json!({"name": "t", "disk_format": "raw", "container_format": "bare"}));
+    let id = image["id"].as_str().unwrap();
+    assert_eq!(s.send("PUT", &format!("/v2/images/{id}/tags/gold"), &[], Bytes::new()).status, 204);
+    assert_eq!(s.send("PUT", &format!("/v2/images/{id}/tags/gold"), &[], Bytes::new()).status, 204, "idempotent");
+    assert_eq!(s.send("PUT", &format!("/v2/images/{id}/tags/with%20space"), &[], Bytes::new()).status, 204);
+    assert_eq!(s.get(&format!("/v2/images/{id}")).json()["tags"], json!(["gold", "with space"]));
+    assert_eq!(s.send("DELETE", &format!("/v2/images/{id}/tags/gold"), &[], Bytes::new()).status, 204);
+    assert_eq!(s.send("DELETE", &format!("/v2/images/{id}/tags/gold"), &[], Bytes::new()).status, 404);
+
+    upload(s, id, &[], b"bits".to_vec());
+    let owner = tenant("o");
+    let mine = create(s, &owner, json!({"name": "o", "disk_format": "raw", "container_format": "bare"}));
+    let mine = mine["id"].as_str().unwrap();
+    upload(s, mine, &owner, b"mine".to_vec());
+    let action = |id: &str, what: &str, h: &[(&str, &str)]| {
+        s.send("POST", &format!("/v2/images/{id}/actions/{what}"), h, Bytes::new()).status
+    };
+    assert_eq!(action(mine, "deactivate", &owner), 204);
+    assert_eq!(s.send("GET", &format!("/v2/images/{mine}"), &owner, Bytes::new()).json()["status"], "deactivated");
+    assert_eq!(
+        s.send("GET", &format!("/v2/images/{mine}/file"), &owner, Bytes::new()).status,
+        403,
+        "not for non-admins"
+    );
+    assert_eq!(s.get(&format!("/v2/images/{mine}/file")).body, &b"mine"[..], "admins still read it");
+    assert_eq!(action(mine, "reactivate", &owner), 204);
+    assert_eq!(s.send("GET", &format!("/v2/images/{mine}/file"), &owner, Bytes::new()).status, 200);
+    let queued = create(s, &[], json!({"name": "q"}));
+    assert_eq!(action(queued["id"].as_str().unwrap(), "deactivate", &[]), 409, "only active images");
+    assert_eq!(s.get(&format!("/v2/images/{id}/actions/deactivate")).status, 405);
+
+    let stores = s.get("/v2/info/stores").json();
+    let fs = stores["stores"].as_array().unwrap().iter().find(|st| st["id"] == "fs").expect("the fs store");
+    assert_eq!(fs["default"], "true");
+    let import = s.get("/v2/info/import").json();
+    assert_eq!(import["import-methods"]["type"], "array");
+    let text = s.get("/v2/images").body;
+    assert!(!String::from_utf8_lossy(&text).contains(a.deployment.datadir().to_str().unwrap()), "no store path leaks");
+}
+
+#[test]
+fn v1_and_v2_side_by_side() {
+    let a = api("");
+    let s = &a.server;
+    // Made through v1, seen, changed and read through v2.
+    let r = s.upload(
+        b"from v1",
+        &[
+            ("x-image-meta-name", "one"),
+            ("x-image-meta-disk_format", "raw"),
+            ("x-image-meta-container_format", "bare"),
+            ("x-image-meta-property-kind", "old"),
+        ],
+    );
+    assert_eq!(r.status, 201);
+    let id = r.image_id();
+    let v2 = s.get(&format!("/v2/images/{id}")).json();
+    assert_eq!(
+        (v2["name"].as_str(), v2["kind"].as_str(), v2["status"].as_str()),
+        (Some("one"), Some("old"), Some("active"))
+    );
+    assert_eq!(v2["checksum"], md5_hex(b"from v1"));
+    let r = patch(s, &id, &[], json!([{"op": "replace", "path": "/kind", "value": "new"}]));
+    assert_eq!(r.status, 200);
+    assert_eq!(s.get(&format!("/v2/images/{id}/file")).body, &b"from v1"[..]);
+    let head = s.head(&format!("/v1/images/{id}"));
+    assert_eq!(head.header("x-image-meta-property-kind"), Some("new"));
+    // Made through v2, seen and read through v1.
+    let made = create(
+        s,
+        &[],
+        json!({"name": "two", "disk_format": "qcow2", "container_format": "bare", "visibility": "public"}),
+    );
+    let id2 = made["id"].as_str().unwrap();
+    upload(s, id2, &[], b"from v2".to_vec());
+    let v1 = s.get(&format!("/v1/images/{id2}"));
+    assert_eq!((v1.status, v1.header("x-image-meta-is_public")), (200, Some("True")));
+    assert_eq!(v1.body, &b"from v2"[..]);
+    let r = s.send("PUT", &format!("/v1/images/{id2}"), &[("x-image-meta-name", "renamed")], Bytes::new());
+    assert_eq!(r.status, 200);
+    assert_eq!(s.get(&format!("/v2/images/{id2}")).json()["name"], "renamed");
+    assert_eq!(s.send("DELETE", &format!("/v1/images/{id2}"), &[], Bytes::new()).status, 200);
+    assert_eq!(s.get(&format!("/v2/images/{id2}")).status, 404);
+}
