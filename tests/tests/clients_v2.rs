@@ -39,3 +39,35 @@ fn openstacksdk_discovers_uploads_sized_downloads_verified_and_pages() {
 fn the_openstack_cli_creates_lists_shows_saves_sets_and_deletes() {
     scenario("openstack-cli");
 }
+
+/// The curl walk-through of docs/api-v2.md, run exactly as the page shows it.
+#[test]
+fn the_curl_walk_through_of_the_docs_runs_as_written() {
+    let page = std::fs::read_to_string(repo().join("docs/api-v2.md")).unwrap();
+    let block = page
+        .split("<!-- walkthrough:begin -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- walkthrough:end -->").next())
+        .expect("docs/api-v2.md has the walk-through markers");
+    let script = block.trim().trim_start_matches("```bash").trim_end_matches("```");
+    let deployment = Deployment::new();
+    deployment.config("");
+    let server = deployment.start();
+    let out = Command::new("bash").args(["-c", script]).env("TANK", server.url("")).output().expect("bash runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the walk-through failed:\n{stdout}\n{stderr}");
+    for expected in [
+        "queued",
+        "active",
+        "cirros-0.6",
+        "['cirros-0.6']",
+        "pending",
+        "accepted",
+        "['alice-image']",
+        "deactivated",
+        "walk-through done",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} missing from the walk-through's output:\n{stdout}");
+    }
+    assert!(deployment.data_files().is_empty(), "the walk-through deletes what it made");
+}
