@@ -63,58 +63,52 @@ pub fn open_registry(config: &Config, catalog: &mut Catalog) -> anyhow::Result<R
     Ok(registry)
 }
 
-/// Opens every store that is the default or has a `[store.<name>]` table, and checks each;
-/// those that fail to open, or whose check fails, are marked in `catalog` (a store that
-/// opened but failed its check is still used). Fails only when the default store is not
-/// among them.
+/// Opens every store that is the default or has a `[store.<name>]` table, and every
+/// store instance (a `[store.<id>]` table naming its `plugin`: Glance's `enabled_backends`,
+/// several stores of one plugin, each with its own settings), and checks each; those that
+/// fail to open, or whose check fails, are marked in `catalog` (a store that opened but
+/// failed its check is still used). Fails only when the default store is not among them,
+/// or when an instance's id is taken or names no store plugin.
 pub fn open_stores(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Stores> {
     let mut entries = Vec::new();
     let candidates: Vec<_> = catalog.entries.iter().filter(|e| e.kind == Some("store") && e.is_ok()).cloned().collect();
-    for entry in candidates {
-        let mut names: Vec<&str> = vec![entry.name.as_str()];
-        names.extend(entry.store.aliases.iter().map(String::as_str));
-        let table = config.plugin_table("store", &names);
-        let is_default = names.contains(&config.default_store.as_str());
+    for entry in &candidates {
+        let names = names_of(entry);
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let table = config.plugin_table("store", &refs).filter(|(_, t)| !t.contains_key("plugin"));
+        let is_default = refs.contains(&config.default_store.as_str());
         if table.is_none() && !is_default {
             continue;
         }
-        let Some(module) = catalog.module(&entry.name) else { continue };
-        let table = match with_host_settings(config, &entry, table.map(|(_, t)| t.clone()).unwrap_or_default()) {
-            Ok(table) => table,
-            Err(reason) => {
-                tracing::error!("{reason}");
-                catalog.fail(&entry.name, "open-failed", reason);
-                continue;
-            }
-        };
-        match Store::open(module, &entry.name, entry.schemes.clone(), &table, &config.dir) {
-            Ok(mut store) => {
-                store.external = entry.store.external_locations;
-                tracing::info!(store = %entry.name, "store opened");
-                // A store whose backend is down still serves: its requests answer 503 until
-                // the backend is back, which may be soon. The operator hears of it now, in the
-                // log and in `tank plugins --verify`, rather than at the first upload.
-                if let Err(e) = store.check() {
-                    let reason = format!(
-                        "store '{}' opened, but its check failed: {}; requests to it answer 503 until it passes",
-                        entry.name, e.message
-                    );
-                    tracing::error!("{reason}");
-                    catalog.fail(&entry.name, "check-failed", reason);
-                }
-                entries.push(StoreEntry {
-                    external: store.external,
-                    schemes: store.schemes.clone(),
-                    names: names.iter().map(|n| (*n).to_owned()).collect(),
-                    store: Arc::new(store),
-                });
-            }
-            Err(e) => {
-                let reason = format!("store '{}' failed to open: {}", entry.name, e.message);
-                tracing::error!("{reason}");
-                catalog.fail(&entry.name, "open-failed", reason);
-            }
+        let table = table.map(|(_, t)| t.clone()).unwrap_or_default();
+        entries.extend(open_store(config, catalog, entry, names, table));
+    }
+    for (id, table) in config.stores.iter().filter(|(_, t)| t.contains_key("plugin")) {
+        let plugin = table.get("plugin").and_then(|p| p.as_str()).unwrap_or_default();
+        if catalog.entries.iter().any(|e| e.kind == Some("store") && names_of(e).contains(id)) {
+            return Err(anyhow!(
+                "[store.{id}] names a plugin, so it is a store instance, but '{id}' is already a store plugin's name \
+                 or alias; give the instance another name in {}",
+                config.path.display()
+            ));
         }
+        let found = catalog.entries.iter().find(|e| e.kind == Some("store") && names_of(e).iter().any(|n| n == plugin));
+        let Some(entry) = found.cloned() else {
+            return Err(anyhow!(
+                "[store.{id}] plugin = {plugin:?}: no store plugin of that name is installed in {}; install it or \
+                 fix the table in {}",
+                dirs(config),
+                config.path.display()
+            ));
+        };
+        if !entry.is_ok() {
+            let why = entry.reason.clone().unwrap_or_else(|| entry.status.to_owned());
+            tracing::error!("store instance '{id}' cannot be opened: its plugin '{}' is not usable: {why}", entry.name);
+            continue;
+        }
+        let mut table = table.clone();
+        table.remove("plugin");
+        entries.extend(open_store(config, catalog, &entry, vec![id.clone()], table));
     }
     Stores::new(entries, &config.default_store).map_err(|default| {
         let why = catalog
@@ -126,6 +120,58 @@ pub fn open_stores(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Sto
             config.path.display()
         )
     })
+}
+
+/// A store plugin's name, then its aliases.
+fn names_of(entry: &Entry) -> Vec<String> {
+    let mut names = vec![entry.name.clone()];
+    names.extend(entry.store.aliases.iter().cloned());
+    names
+}
+
+/// Opens store plugin `entry` as the store answering to `names` with `table`; `None` when
+/// it failed, marked in `catalog`.
+fn open_store(
+    config: &Config,
+    catalog: &mut Catalog,
+    entry: &Entry,
+    names: Vec<String>,
+    table: toml::Table,
+) -> Option<StoreEntry> {
+    let name = names[0].clone();
+    let module = catalog.module(&entry.name)?;
+    let table = match with_host_settings(config, entry, table) {
+        Ok(table) => table,
+        Err(reason) => {
+            tracing::error!("{reason}");
+            catalog.fail(&entry.name, "open-failed", reason);
+            return None;
+        }
+    };
+    match Store::open(module, &entry.name, entry.schemes.clone(), &table, &config.dir) {
+        Ok(mut store) => {
+            store.external = entry.store.external_locations;
+            tracing::info!(store = %name, plugin = %entry.name, "store opened");
+            // A store whose backend is down still serves: its requests answer 503 until
+            // the backend is back, which may be soon. The operator hears of it now, in the
+            // log and in `tank plugins --verify`, rather than at the first upload.
+            if let Err(e) = store.check() {
+                let reason = format!(
+                    "store '{name}' opened, but its check failed: {}; requests to it answer 503 until it passes",
+                    e.message
+                );
+                tracing::error!("{reason}");
+                catalog.fail(&entry.name, "check-failed", reason);
+            }
+            Some(StoreEntry { external: store.external, schemes: store.schemes.clone(), names, store: Arc::new(store) })
+        }
+        Err(e) => {
+            let reason = format!("store '{name}' failed to open: {}", e.message);
+            tracing::error!("{reason}");
+            catalog.fail(&entry.name, "open-failed", reason);
+            None
+        }
+    }
 }
 
 /// The store's table with the host settings its manifest asks for added (`[store]

@@ -523,3 +523,49 @@ fn v1_and_v2_side_by_side() {
     assert_eq!(s.send("DELETE", &format!("/v1/images/{id2}"), &[], Bytes::new()).status, 200);
     assert_eq!(s.get(&format!("/v2/images/{id2}")).status, 404);
 }
+
+#[test]
+fn several_stores_of_one_plugin_each_with_its_own_settings() {
+    let a = api("[store.fast]\nplugin = \"fs\"\ndatadir = \"var/fast\"");
+    let s = &a.server;
+    let stores = s.get("/v2/info/stores").json();
+    let ids: Vec<&str> = stores["stores"].as_array().unwrap().iter().map(|st| st["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"fs") && ids.contains(&"fast"), "{stores}");
+    let fast = stores["stores"].as_array().unwrap().iter().find(|st| st["id"] == "fast").unwrap();
+    assert!(fast.get("default").is_none(), "fs is the default: {stores}");
+
+    let image = create(s, &[], json!({"name": "fast one", "disk_format": "raw", "container_format": "bare"}));
+    let id = image["id"].as_str().unwrap();
+    let bytes = data(70_000, 3);
+    assert_eq!(upload(s, id, &[("x-image-meta-store", "fast")], bytes.clone()).status, 204);
+    let shown = s.get(&format!("/v2/images/{id}")).json();
+    assert_eq!(shown["stores"], "fast");
+    assert_eq!(s.get(&format!("/v2/images/{id}/file")).body, bytes);
+    let fast_dir = a.deployment.root.path().join("var/fast");
+    let in_fast: Vec<_> = std::fs::read_dir(&fast_dir).unwrap().collect();
+    assert_eq!(in_fast.len(), 1, "the data is in the instance's own datadir");
+    assert!(a.deployment.data_files().is_empty(), "and not in the default store's");
+    let other = create(s, &[], json!({"name": "x", "disk_format": "raw", "container_format": "bare"}));
+    let r = upload(s, other["id"].as_str().unwrap(), &[("x-image-meta-store", "slow")], b"x".to_vec());
+    assert_eq!(r.status, 400);
+    assert!(r.error_message().contains("slow") && r.error_message().contains("fast"), "{}", r.error_message());
+
+    // One copy only: it stays.
+    let r = s.send("DELETE", &format!("/v2/stores/fast/{id}"), &[], Bytes::new());
+    assert_eq!(r.status, 409, "{}", r.error_message());
+    assert_eq!(s.send("DELETE", &format!("/v2/stores/fs/{id}"), &[], Bytes::new()).status, 400, "no copy there");
+    let r = s.send("DELETE", &format!("/v2/images/{id}"), &[], Bytes::new());
+    assert_eq!(r.status, 204);
+    assert_eq!(std::fs::read_dir(&fast_dir).unwrap().count(), 0, "deleting the image empties the instance's datadir");
+
+    // An instance may not take a plugin's name, and must name an installed plugin.
+    for (table, words) in [
+        ("[store.fs]\nplugin = \"fs\"", "already a store plugin"),
+        ("[store.quick]\nplugin = \"nothing\"", "no store plugin of that name"),
+    ] {
+        let d = Deployment::new();
+        let config = d.config(table);
+        let (ok, _, err) = tank_tests::tank(&["api", "--config", config.to_str().unwrap()]);
+        assert!(!ok && err.contains(words), "{table}: {err}");
+    }
+}

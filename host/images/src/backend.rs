@@ -147,11 +147,12 @@ impl Stores {
         self.by_name.get(name).or_else(|| self.by_scheme.get(name))
     }
 
-    /// The store holding the data at `location`: the owner of its scheme, else the store
-    /// that wrote it.
+    /// The store holding the data at `location`: the store that wrote it (of several
+    /// instances of one plugin, only that one knows where its data is), else the owner of
+    /// its scheme.
     pub fn holding(&self, location: &ImageLocation) -> Option<&Arc<StoreEntry>> {
-        let by_scheme = self.by_scheme.get(location.url.scheme());
-        by_scheme.or_else(|| location.store.as_deref().and_then(|s| self.named(s)))
+        let by_store = location.store.as_deref().and_then(|s| self.by_name.get(s));
+        by_store.or_else(|| self.by_scheme.get(location.url.scheme()))
     }
 
     /// The store that reads client-given URLs of `scheme`: only stores whose locations are

@@ -698,6 +698,47 @@ impl Images {
         tokio::spawn(inner.upload(id, body, store, size)).await.map_err(joined)?
     }
 
+    /// Removes image `id`'s copy in `store` (v2's `DELETE /v2/stores/{store}/{id}`): the
+    /// location leaves the record first, then its data leaves the store, so no reader is
+    /// ever sent to data that is gone. An image keeps at least one copy: deleting the last
+    /// one is refused; delete the image instead.
+    pub async fn remove_from_store(&self, who: &Caller, id: ImageId, store: &str) -> Result<Image> {
+        let inner = &self.inner;
+        let entry = inner.pick_store(Some(store))?;
+        let mut removed = None;
+        let record = inner
+            .modify(who, id, Deleted::Hide, None, |image| {
+                inner.check(who, Action::DeleteImageLocation, Target::image(image))?;
+                if image.status != Status::Active {
+                    return Err(ImageError::WrongStatus {
+                        image: id,
+                        status: image.status.clone(),
+                        wanted: Operation::RemoveCopy,
+                    });
+                }
+                let held = |l: &ImageLocation| inner.stores.holding(l).is_some_and(|s| Arc::ptr_eq(s, &entry));
+                let Some(at) = image.locations.iter().position(held) else {
+                    return Err(ImageError::Invalid {
+                        field: "store",
+                        reason: format!("image {id} has no data in store {store}"),
+                    });
+                };
+                if image.locations.len() == 1 {
+                    return Err(ImageError::Conflict(format!(
+                        "store {store} holds the only copy of image {id}'s data; delete the image instead"
+                    )));
+                }
+                removed = Some(image.locations.remove(at));
+                image.updated_at = now();
+                Ok(true)
+            })
+            .await?;
+        if let Some(location) = removed.filter(ImageLocation::owned) {
+            inner.remove_data(&entry, &location.url).await;
+        }
+        Ok(record.value)
+    }
+
     /// Image `id`'s data, or `range` of it, with the image: active images, and
     /// deactivated ones for admins.
     pub async fn download(&self, who: &Caller, id: ImageId, range: Option<Range>) -> Result<(Image, Download)> {

@@ -34,11 +34,12 @@ pub enum Action {
     ModifyMember,
     AddTag,
     DeleteTag,
+    DeleteImageLocation,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 21] = [
         Action::GetImage,
         Action::GetImages,
         Action::AddImage,
@@ -59,6 +60,7 @@ impl Action {
         Action::ModifyMember,
         Action::AddTag,
         Action::DeleteTag,
+        Action::DeleteImageLocation,
     ];
 
     /// The rule's name, as a policy file names it.
@@ -84,6 +86,7 @@ impl Action {
             Action::ModifyMember => "modify_member",
             Action::AddTag => "add_tag",
             Action::DeleteTag => "delete_tag",
+            Action::DeleteImageLocation => "delete_image_location",
         }
     }
 
@@ -110,6 +113,7 @@ impl Action {
             Action::ModifyMember => "change its membership",
             Action::AddTag => "tag it",
             Action::DeleteTag => "untag it",
+            Action::DeleteImageLocation => "remove its data from a store",
         }
     }
 }
@@ -129,6 +133,8 @@ pub enum Operation {
     Deactivate,
     /// Only deactivated (or active) images can be reactivated.
     Reactivate,
+    /// Copies of data are removed from active images only.
+    RemoveCopy,
 }
 
 impl Operation {
@@ -138,6 +144,7 @@ impl Operation {
             Operation::Upload => "data can only be uploaded to a queued image",
             Operation::Deactivate => "only an active image can be deactivated",
             Operation::Reactivate => "only a deactivated image can be reactivated",
+            Operation::RemoveCopy => "copies of data are removed from active images only",
         }
     }
 }

@@ -62,6 +62,8 @@ pub trait Policy: Send + Sync + 'static {
 /// - Membership changes are for who may modify the image and for members holding
 ///   `can_share` (`Viewer::can_share`), and a refusal always reads "not found", as E0's did.
 /// - A member's own status is changed by that member or an admin.
+/// - Removing an image's data from one of its stores is for admins (Glance's
+///   `delete_image_location`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultPolicy;
 
@@ -92,6 +94,8 @@ impl Policy for DefaultPolicy {
             Action::ModifyMember => {
                 viewer.is_admin || target.member.is_some_and(|m| viewer.tenant.as_deref() == Some(m))
             }
+            // Glance's default: removing one copy of an image's data is an operator's job.
+            Action::DeleteImageLocation => viewer.is_admin,
         };
         if allowed {
             Ok(())
@@ -128,7 +132,7 @@ mod tests {
                 let img = image(visibility);
                 let target = Target::member(&img, "guest");
                 assert_eq!(p.check(&Caller::admin(), action, target), Ok(()), "admin {action}");
-                if action != Action::ModifyMember {
+                if !matches!(action, Action::ModifyMember | Action::DeleteImageLocation) {
                     assert_eq!(p.check(&tenant("owner"), action, target), Ok(()), "owner {action} {visibility}");
                 }
             }

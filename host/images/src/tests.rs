@@ -11,8 +11,8 @@ use std::{
 
 use bytes::Bytes;
 use tank_core::{
-    query::ListQuery, Caller, Change, ContainerFormat, DiskFormat, Image, ImageId, MemberStatus, Status, Timestamp,
-    Upload, Visibility,
+    query::ListQuery, Caller, Change, ContainerFormat, DiskFormat, Image, ImageId, ImageLocation, Location,
+    MemberStatus, Status, Timestamp, Upload, Visibility,
 };
 use tank_sdk::{Error, ErrorKind, Revision, Revisioned};
 
@@ -652,4 +652,27 @@ async fn formats_the_operator_did_not_enable_and_the_servers_properties_are_refu
     let kept = w.images.update_metadata(&owner, image.id, replace, None).await.unwrap().value;
     assert_eq!(kept.properties.get("os_glance_importing_to_stores").map(String::as_str), Some("fs"));
     assert_eq!(kept.properties.get("a").map(String::as_str), Some("b"));
+}
+
+#[tokio::test]
+async fn a_copy_leaves_one_store_only_while_another_keeps_the_data() {
+    let w = world();
+    let admin = Caller::admin();
+    let image = w.images.create(&tenant("acme"), formatted(), Some(bytes(b"two copies"))).await.unwrap();
+    // A second copy in another store, as copy-image will make it.
+    let mut record = w.images.get(&admin, image.id).await.unwrap();
+    let copy = ImageLocation::stored(Location::parse("other://copy").unwrap(), "elsewhere");
+    record.value.locations.insert(0, copy.clone());
+    w.registry.update(&record.value, record.revision).unwrap();
+    let e = w.images.remove_from_store(&tenant("acme"), image.id, "mem").await.unwrap_err();
+    assert!(e.is_not_found(), "admins only; a refusal of a non-public image reads as not found: {e:?}");
+    let after = w.images.remove_from_store(&admin, image.id, "mem").await.unwrap();
+    assert_eq!(after.locations, vec![copy], "the other copy stays");
+    assert!(w.store.data.lock().unwrap().is_empty(), "the removed copy's data is gone");
+    let e = w.images.remove_from_store(&admin, image.id, "mem").await.unwrap_err();
+    assert!(matches!(e, ImageError::Invalid { field: "store", .. }), "{e:?}");
+    let single = w.images.create(&admin, formatted(), Some(bytes(b"one copy"))).await.unwrap();
+    let e = w.images.remove_from_store(&admin, single.id, "mem").await.unwrap_err();
+    assert!(matches!(e, ImageError::Conflict(ref why) if why.contains("only copy")), "{e:?}");
+    assert_eq!(w.store.data.lock().unwrap().len(), 1, "the only copy stays");
 }

@@ -49,6 +49,7 @@ fn allowed(segments: &[&str]) -> Option<&'static [Method]> {
         ["images", _, "members", _] => &[Method::GET, Method::PUT, Method::DELETE],
         ["images", _, "actions", "deactivate" | "reactivate"] => &[Method::POST],
         ["info", "import" | "stores"] => GET,
+        ["stores", _, _] => &[Method::DELETE],
         _ => return None,
     })
 }
@@ -159,6 +160,10 @@ pub async fn route(
         }
         (Method::DELETE, ["images", i, "members", member]) => {
             images.remove_member(who, id(i)?, member).await.map_err(ApiError::v2)?;
+            Ok(no_content())
+        }
+        (Method::DELETE, ["stores", store, i]) => {
+            images.remove_from_store(who, id(i)?, store).await.map_err(ApiError::v2)?;
             Ok(no_content())
         }
         (Method::GET, ["info", "import"]) => {

@@ -47,6 +47,11 @@ pub fn image(image: &Image) -> Value {
     if let Value::Object(base) = base {
         out.extend(base);
     }
+    // The stores holding the data, by id (multistore): names only, never a location.
+    let stores: Vec<&str> = image.locations.iter().filter_map(|l| l.store.as_deref()).collect();
+    if !stores.is_empty() {
+        out.insert("stores".into(), json!(stores.join(",")));
+    }
     Value::Object(out)
 }
 
@@ -83,6 +88,7 @@ mod tests {
         i.locations.push(ImageLocation::stored(Location::parse("file:///secret/path").unwrap(), "filesystem"));
         let v = image(&i);
         assert_eq!(v["size"], 0, "an empty image with data has size 0");
+        assert_eq!(v["stores"], "filesystem");
         assert!(!v.to_string().contains("secret"), "no location: {v}");
     }
 }
