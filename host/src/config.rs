@@ -101,6 +101,10 @@ pub struct ApiSettings {
     pub public_endpoint: Option<String>,
     /// The peers whose `X-Forwarded-*` headers are believed (`trusted_proxies`).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// v2 shows an image's first location as `direct_url` (`show_image_direct_url`).
+    pub show_image_direct_url: bool,
+    /// v2 shows every location as `locations` (`show_multiple_locations`).
+    pub show_multiple_locations: bool,
 }
 
 impl Default for ApiSettings {
@@ -122,6 +126,8 @@ impl Default for ApiSettings {
             container_formats: tank_core::ContainerFormat::ALL.to_vec(),
             public_endpoint: None,
             trusted_proxies: Vec::new(),
+            show_image_direct_url: false,
+            show_multiple_locations: false,
         }
     }
 }
@@ -163,6 +169,10 @@ struct Raw {
     public_endpoint: Option<String>,
     #[serde(default)]
     trusted_proxies: Vec<std::net::IpAddr>,
+    #[serde(default)]
+    show_image_direct_url: bool,
+    #[serde(default)]
+    show_multiple_locations: bool,
     #[serde(default)]
     import_filtering_opts: ImportFiltering,
 }
@@ -246,6 +256,8 @@ impl Config {
                 }
             },
             trusted_proxies: raw.trusted_proxies,
+            show_image_direct_url: raw.show_image_direct_url,
+            show_multiple_locations: raw.show_multiple_locations,
         };
         if api.node_id.as_deref().is_some_and(|n| n.trim().is_empty()) {
             return Err(ConfigError(format!("{}: node_id must not be empty", path.display())));

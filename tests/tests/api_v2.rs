@@ -569,3 +569,33 @@ fn several_stores_of_one_plugin_each_with_its_own_settings() {
         assert!(!ok && err.contains(words), "{table}: {err}");
     }
 }
+
+#[test]
+fn locations_are_shown_only_when_the_operator_says_so() {
+    let hidden = api("");
+    let image = create(&hidden.server, &[], json!({"name": "l", "disk_format": "raw", "container_format": "bare"}));
+    let id = image["id"].as_str().unwrap();
+    upload(&hidden.server, id, &[], b"where am I".to_vec());
+    let v = hidden.server.get(&format!("/v2/images/{id}")).json();
+    assert!(v.get("direct_url").is_none() && v.get("locations").is_none(), "{v}");
+    assert_eq!(v["stores"], "fs");
+
+    let shown = api("show_image_direct_url = true\nshow_multiple_locations = true");
+    let s = &shown.server;
+    let image = create(s, &[], json!({"name": "l", "disk_format": "raw", "container_format": "bare"}));
+    let id = image["id"].as_str().unwrap();
+    upload(s, id, &[], b"where am I".to_vec());
+    let v = s.get(&format!("/v2/images/{id}")).json();
+    let url = v["direct_url"].as_str().expect("direct_url is shown");
+    assert!(url.starts_with("file:///") && url.ends_with(id), "{url}");
+    assert_eq!(v["locations"], json!([{"url": url, "metadata": {"store": "fs"}}]));
+    let listed = s.get("/v2/images").json();
+    assert_eq!(listed["images"][0]["direct_url"], url);
+    let r = patch(
+        s,
+        id,
+        &[],
+        json!([{"op": "add", "path": "/locations/-", "value": {"url": "http://x/y", "metadata": {}}}]),
+    );
+    assert_eq!(r.status, 400, "no location is changed through a patch: {}", r.error_message());
+}

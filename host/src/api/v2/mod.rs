@@ -97,7 +97,7 @@ pub async fn route(
         (Method::POST, ["images"]) => create(tank, base, who, req).await,
         (Method::GET, ["images", i]) => {
             let record = images.get(who, id(i)?).await.map_err(ApiError::v2)?;
-            Ok(image_json(StatusCode::OK, &record.value))
+            Ok(image_json(tank, StatusCode::OK, &record.value))
         }
         (Method::PATCH, ["images", i]) => update(tank, who, id(i)?, req).await,
         (Method::DELETE, ["images", i]) => {
@@ -202,8 +202,12 @@ fn no_content() -> Response<ResponseBody> {
     r
 }
 
-fn image_json(status: StatusCode, image: &tank_core::Image) -> Response<ResponseBody> {
-    json_response(status, view::image(image).to_string())
+fn image_json(tank: &Tank, status: StatusCode, image: &tank_core::Image) -> Response<ResponseBody> {
+    json_response(status, view::image(image, shown(tank)).to_string())
+}
+
+fn shown(tank: &Tank) -> view::Shown {
+    view::Shown { direct_url: tank.api.show_image_direct_url, locations: tank.api.show_multiple_locations }
 }
 
 /// A JSON request body: `application/json` (or no type), at most [`MAX_JSON`] bytes.
@@ -249,7 +253,7 @@ async fn create(
         new.changes.push(attrs::set(&attr, value)?);
     }
     let image = tank.images.create(who, new, None).await.map_err(ApiError::v2)?;
-    let mut r = image_json(StatusCode::CREATED, &image);
+    let mut r = image_json(tank, StatusCode::CREATED, &image);
     if let Ok(v) = HeaderValue::from_str(&format!("{base}{}", view::image_path(image.id))) {
         r.headers_mut().insert(header::LOCATION, v);
     }
@@ -268,7 +272,7 @@ async fn list_images(tank: &Tank, who: &Caller, query: &str) -> Result<Response<
         format!("/v2/images?{}", without_marker.join("&"))
     };
     let mut doc = json!({
-        "images": page.iter().map(view::image).collect::<Vec<_>>(),
+        "images": page.iter().map(|i| view::image(i, shown(tank))).collect::<Vec<_>>(),
         "first": first,
         "schema": "/v2/schemas/images",
     });
@@ -294,7 +298,7 @@ async fn update(
         let record = tank.images.get(who, id).await.map_err(ApiError::v2)?;
         let changes = patch::changes(&ops, dialect, &record.value)?;
         match tank.images.update_metadata(who, id, changes, Some(record.revision)).await {
-            Ok(updated) => return Ok(image_json(StatusCode::OK, &updated.value)),
+            Ok(updated) => return Ok(image_json(tank, StatusCode::OK, &updated.value)),
             Err(ImageError::Conflict(_)) if attempt < ATTEMPTS => continue,
             Err(e) => return Err(ApiError::v2(e)),
         }

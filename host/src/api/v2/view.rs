@@ -11,8 +11,20 @@ pub fn image_path(id: ImageId) -> String {
     format!("/v2/images/{id}")
 }
 
+/// Which locations an image's JSON shows (Glance's `show_image_direct_url` and
+/// `show_multiple_locations`, both off by default): for services that read stores directly
+/// (Nova and Cinder on Ceph). Credentials in a location never appear: the part before `@`
+/// is shown as `***`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shown {
+    /// `direct_url`: the first location.
+    pub direct_url: bool,
+    /// `locations`: every location, with its store.
+    pub locations: bool,
+}
+
 /// An image as v2 shows it.
-pub fn image(image: &Image) -> Value {
+pub fn image(image: &Image, shown: Shown) -> Value {
     let mut out = Map::new();
     // Custom properties first: a v1 property named like a base attribute never hides it.
     for (key, value) in &image.properties {
@@ -47,6 +59,25 @@ pub fn image(image: &Image) -> Value {
     if let Value::Object(base) = base {
         out.extend(base);
     }
+    if shown.direct_url {
+        if let Some(first) = image.location() {
+            out.insert("direct_url".into(), json!(first.url.to_string()));
+        }
+    }
+    if shown.locations {
+        let list: Vec<Value> = image
+            .locations
+            .iter()
+            .map(|l| {
+                let mut metadata = serde_json::Map::new();
+                if let Some(store) = &l.store {
+                    metadata.insert("store".into(), json!(store));
+                }
+                json!({"url": l.url.to_string(), "metadata": metadata})
+            })
+            .collect();
+        out.insert("locations".into(), Value::Array(list));
+    }
     // The stores holding the data, by id (multistore): names only, never a location.
     let stores: Vec<&str> = image.locations.iter().filter_map(|l| l.store.as_deref()).collect();
     if !stores.is_empty() {
@@ -78,7 +109,7 @@ mod tests {
         let mut i = Image::new(ImageId::random(), Timestamp::from_unix_micros(1_331_632_800_000_123));
         i.properties.insert("name".into(), "from v1".into());
         i.properties.insert("owner_specified.openstack.md5".into(), "abc".into());
-        let v = image(&i);
+        let v = image(&i, Shown::default());
         assert_eq!(v["name"], Value::Null, "the base attribute, not the property");
         assert_eq!(v["owner_specified.openstack.md5"], "abc");
         assert_eq!(v["size"], Value::Null, "a queued image has no size yet");
@@ -86,9 +117,15 @@ mod tests {
         assert_eq!(v["file"], format!("/v2/images/{}/file", i.id));
         i.status = Status::Active;
         i.locations.push(ImageLocation::stored(Location::parse("file:///secret/path").unwrap(), "filesystem"));
-        let v = image(&i);
+        let v = image(&i, Shown::default());
         assert_eq!(v["size"], 0, "an empty image with data has size 0");
         assert_eq!(v["stores"], "filesystem");
         assert!(!v.to_string().contains("secret"), "no location: {v}");
+        i.locations.insert(0, ImageLocation::stored(Location::parse("s3://key:hunter2@host/b/k").unwrap(), "s3"));
+        let v = image(&i, Shown { direct_url: true, locations: true });
+        assert_eq!(v["direct_url"], "s3://***@host/b/k");
+        assert_eq!(v["locations"][0], json!({"url": "s3://***@host/b/k", "metadata": {"store": "s3"}}));
+        assert_eq!(v["locations"][1]["url"], "file:///secret/path");
+        assert!(!v.to_string().contains("hunter2"), "{v}");
     }
 }
