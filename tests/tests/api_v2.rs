@@ -268,7 +268,7 @@ fn data_up_and_down_with_checksums_and_ranges() {
     assert_eq!(r.status, 400, "{}", r.error_message());
     assert!(r.error_message().contains("x-openstack-image-size"), "{}", r.error_message());
     assert_eq!(s.get(&format!("/v2/images/{id}")).json()["status"], "killed");
-    let r = upload(s, &new()["id"].as_str().unwrap().to_owned(), &[("x-openstack-image-size", "5")], b"four".to_vec());
+    let r = upload(s, new()["id"].as_str().unwrap(), &[("x-openstack-image-size", "5")], b"four".to_vec());
     assert_eq!(r.status, 400, "declared and sent lengths differ");
 
     // Zero-length body: an empty active image, as Nova's activation uploads it.
