@@ -191,7 +191,42 @@ def scenario_openstack_cli():
     expect("cli-renamed" not in run("image", "list", "-f", "value", "-c", "Name"), "deleted")
 
 
+def wait_for(get, want, what):
+    import time
+
+    for _ in range(300):
+        status = get()
+        if status == want:
+            return
+        time.sleep(0.1)
+    raise AssertionError("%s: still %s, not %s" % (what, status, want))
+
+
+def scenario_web_download():
+    # The file to import is served by nginx; its URL comes in the environment.
+    uri, md5 = os.environ["TANK_IMPORT_URI"], os.environ["TANK_IMPORT_MD5"]
+    g = glance("alice")
+    info = g.images.get_import_info()
+    expect("web-download" in info["import-methods"]["value"], info)
+    img = g.images.create(name="gc-web", disk_format="raw", container_format="bare")
+    g.images.image_import(img["id"], method="web-download", uri=uri)
+    wait_for(lambda: g.images.get(img["id"])["status"], "active", "glanceclient web-download")
+    expect(g.images.get(img["id"])["checksum"] == md5, g.images.get(img["id"]))
+    expect(hashlib.md5(b"".join(g.images.data(img["id"]))).hexdigest() == md5, "imported data differs")
+    g.images.delete(img["id"])
+    # openstacksdk's import_image, the same way.
+    import openstack
+
+    conn = openstack.connect(auth_type="none", auth={"endpoint": ENDPOINT})
+    sdk_img = conn.image.create_image(name="sdk-web", disk_format="raw", container_format="bare")
+    conn.image.import_image(sdk_img, method="web-download", uri=uri)
+    wait_for(lambda: conn.image.get_image(sdk_img.id).status, "active", "openstacksdk web-download")
+    expect(conn.image.get_image(sdk_img.id).checksum == md5, "sdk import checksum")
+    conn.image.delete_image(sdk_img)
+
+
 SCENARIOS = {
+    "web-download": scenario_web_download,
     "glanceclient": scenario_glanceclient,
     "openstacksdk": scenario_openstacksdk,
     "openstack-cli": scenario_openstack_cli,

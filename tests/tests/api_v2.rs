@@ -599,3 +599,72 @@ fn locations_are_shown_only_when_the_operator_says_so() {
     );
     assert_eq!(r.status, 400, "no location is changed through a patch: {}", r.error_message());
 }
+
+#[test]
+fn web_download_imports_from_a_loopback_nginx_under_the_import_filter() {
+    let nginx = tank_tests::nginx::Nginx::start("");
+    let bytes = data(3_000_000, 9);
+    std::fs::write(nginx.www().join("disk.img"), &bytes).unwrap();
+    let d = Deployment::new();
+    d.install("http");
+    d.config(&format!(
+        "image_size_cap = 5000000\n[import_filtering_opts]\nallowed_hosts = [\"127.0.0.1\"]\nallowed_ports = [{}]\n[store.http]\n",
+        nginx.port
+    ));
+    let s = d.start();
+    assert_eq!(s.get("/v2/info/import").json()["import-methods"]["value"], json!(["web-download"]));
+    let new = || {
+        let r = s.send(
+            "POST",
+            "/v2/images",
+            &[JSON],
+            json!({"name": "w", "disk_format": "raw", "container_format": "bare"}).to_string(),
+        );
+        assert_eq!(r.header("openstack-image-import-methods"), Some("web-download"));
+        r.json()["id"].as_str().unwrap().to_owned()
+    };
+    let import = |id: &str, body: Value| s.send("POST", &format!("/v2/images/{id}/import"), &[JSON], body.to_string());
+    let web = |uri: String| json!({"method": {"name": "web-download", "uri": uri}});
+    let status = |id: &str| s.get(&format!("/v2/images/{id}")).json()["status"].as_str().unwrap().to_owned();
+    let wait_for = |id: &str, want: &str| {
+        tank_tests::wait_until(std::time::Duration::from_secs(30), "the import to end", || status(id) == want);
+    };
+
+    let id = new();
+    let r = import(&id, web(nginx.url("/disk.img")));
+    assert_eq!(r.status, 202, "{}", r.error_message());
+    wait_for(&id, "active");
+    let image = s.get(&format!("/v2/images/{id}")).json();
+    assert_eq!((image["size"].as_u64(), image["checksum"].as_str()), (Some(3_000_000), Some(md5_hex(&bytes).as_str())));
+    assert_eq!(image["os_hash_value"], sha512_hex(&bytes));
+    assert_eq!(s.get(&format!("/v2/images/{id}/file")).body, bytes);
+    assert_eq!(import(&id, web(nginx.url("/disk.img"))).status, 409, "only queued images import");
+
+    // Refused before anything starts: the filter, a missing file, methods and stores.
+    let id = new();
+    let r = import(&id, web("http://10.1.2.3/disk.img".into()));
+    assert_eq!(r.status, 400);
+    assert!(r.error_message().contains("web-download uri"), "{}", r.error_message());
+    assert_eq!(import(&id, web(nginx.url("/missing.img"))).status, 400);
+    assert_eq!(import(&id, web("file:///etc/passwd".into())).status, 400);
+    let r = import(&id, json!({"method": {"name": "glance-direct"}}));
+    assert_eq!(r.status, 400);
+    assert!(r.error_message().contains("web-download"), "{}", r.error_message());
+    let mut to_nowhere = web(nginx.url("/disk.img"));
+    to_nowhere["stores"] = json!(["nowhere"]);
+    assert_eq!(import(&id, to_nowhere).status, 409, "an unknown store is a conflict, as in Glance");
+    assert_eq!(status(&id), "queued", "nothing started");
+
+    // Failing while the bytes arrive (past image_size_cap): queued again, the store named.
+    std::fs::write(nginx.www().join("big.img"), data(6_000_000, 1)).unwrap();
+    let r = import(&id, web(nginx.url("/big.img")));
+    assert_eq!(r.status, 202, "{}", r.error_message());
+    wait_for(&id, "queued");
+    let image = s.get(&format!("/v2/images/{id}")).json();
+    assert_eq!(image["os_glance_failed_import"], "fs", "{image}");
+    assert_eq!(d.data_files().len(), 1, "only the first import's data is stored");
+    // Another try works, and clears the mark.
+    assert_eq!(import(&id, web(nginx.url("/disk.img"))).status, 202);
+    wait_for(&id, "active");
+    assert!(s.get(&format!("/v2/images/{id}")).json().get("os_glance_failed_import").is_none());
+}

@@ -7,14 +7,19 @@ use std::process::Command;
 use tank_tests::{python, repo, Deployment};
 
 fn scenario(name: &str) {
-    let python = python::clients();
     let deployment = Deployment::new();
     deployment.config("");
+    run(name, &deployment, &[]);
+}
+
+fn run(name: &str, deployment: &Deployment, env: &[(&str, &str)]) {
+    let python = python::clients();
     let server = deployment.start();
     let work = tempfile::tempdir().unwrap();
     let out = Command::new(python)
         .arg(repo().join("tests/clients/v2_clients.py"))
         .args([&server.url(""), name, work.path().to_str().unwrap()])
+        .envs(env.iter().copied())
         .output()
         .expect("the scenario runs");
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -33,6 +38,21 @@ fn python_glanceclient_creates_uploads_chunked_downloads_lists_patches_and_share
 #[test]
 fn openstacksdk_discovers_uploads_sized_downloads_verified_and_pages() {
     scenario("openstacksdk");
+}
+
+#[test]
+fn glanceclient_and_openstacksdk_import_by_web_download_from_a_loopback_nginx() {
+    let nginx = tank_tests::nginx::Nginx::start("");
+    let image = tank_tests::data(2_500_000, 5);
+    std::fs::write(nginx.www().join("import.img"), &image).unwrap();
+    let deployment = Deployment::new();
+    deployment.install("http");
+    deployment.config(&format!(
+        "[import_filtering_opts]\nallowed_hosts = [\"127.0.0.1\"]\nallowed_ports = [{}]\n[store.http]\n",
+        nginx.port
+    ));
+    let (uri, md5) = (nginx.url("/import.img"), tank_tests::md5_hex(&image));
+    run("web-download", &deployment, &[("TANK_IMPORT_URI", &uri), ("TANK_IMPORT_MD5", &md5)]);
 }
 
 #[test]

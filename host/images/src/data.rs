@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use tank_core::{Caller, Change, Image, ImageId, ImageLocation, Location, Status, Timestamp, Upload};
 use tank_sdk::{ErrorKind, Revisioned};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::{
     backend::StoreEntry,
@@ -169,6 +169,10 @@ impl Inner {
                 Ok(Prepared::Upload { body, store: self.pick_store(data.store.as_deref())?, size })
             }
             Source::CopyFrom(url) => {
+                if image.is_some() {
+                    // Filling an existing image is writing its data, whoever fetches it.
+                    self.check(who, Action::UploadImage, target)?;
+                }
                 self.check(who, Action::CopyFrom, target)?;
                 let (location, source) = self.external(&url)?;
                 // The source's length is checked as the bytes arrive, like a chunked
@@ -183,6 +187,9 @@ impl Inner {
                 Ok(Prepared::Upload { body: Box::pin(Download::start(reader, None)), store, size: declared })
             }
             Source::Location(url) => {
+                if image.is_some() {
+                    self.check(who, Action::UploadImage, target)?;
+                }
                 self.check(who, Action::SetImageLocation, target)?;
                 let (location, source) = self.external(&url)?;
                 let (name, at) = (source.names[0].clone(), location.clone());
@@ -208,10 +215,11 @@ impl Inner {
         }
     }
 
-    /// Ends upload `token` of `id` that failed: `saving` becomes `killed`, and an image
-    /// deleted during the upload (`pending_delete` with the lease) becomes `deleted`. The
-    /// data is gone already. A registry failure is logged: the lease then passes, and
-    /// recovery ends the upload.
+    /// Ends upload `token` of `id` that failed: `saving` becomes `killed`, `importing`
+    /// `queued` again with `os_glance_failed_import` naming the store (as Glance leaves a
+    /// failed import, ready for another try), and an image deleted during the transfer
+    /// (`pending_delete` with the lease) becomes `deleted`. The data is gone already. A
+    /// registry failure is logged: the lease then passes, and recovery ends the upload.
     async fn end_failed(&self, id: ImageId, token: &str) {
         for _ in 0..16 {
             let record = match self.read(id).await {
@@ -226,12 +234,8 @@ impl Inner {
             if image.upload.as_ref().is_none_or(|u| u.token != token) {
                 return;
             }
-            let to = match image.status {
-                Status::Saving => Status::Killed,
-                Status::PendingDelete => Status::Deleted,
-                _ => return,
-            };
-            image.upload = None;
+            let Some(to) = failed_to(&image.status) else { return };
+            fail(&mut image);
             if let Err(e) = image.set_status(to, now()) {
                 tracing::error!(image = %id, "{e}");
                 return;
@@ -268,7 +272,7 @@ impl Inner {
                 };
                 let mut image = record.value;
                 let ours = image.upload.as_ref().is_some_and(|u| u.token == token);
-                if !ours || image.status != Status::Saving {
+                if !ours || !in_flight(&image.status) {
                     let why = if image.is_deleted() { Stop::Deleted } else { Stop::LeaseLost };
                     let _ = stop.send(Some(why));
                     return;
@@ -315,7 +319,7 @@ impl Inner {
                 // the data is the image's now, never to be removed here.
                 return Ok(image);
             }
-            if image.is_deleted() || !ours || image.status != Status::Saving {
+            if image.is_deleted() || !ours || !in_flight(&image.status) {
                 self.remove_data(store, &location).await;
                 if image.is_deleted() {
                     self.end_failed(id, token).await;
@@ -389,14 +393,16 @@ impl Inner {
         body: ByteStream,
         store: Arc<StoreEntry>,
         declared: Option<u64>,
+        in_flight: Status,
+        started: Option<oneshot::Sender<Image>>,
     ) -> Result<Image> {
-        let job = Job { id, token: uuid::Uuid::new_v4().to_string(), store, declared };
+        let job = Job { id, token: uuid::Uuid::new_v4().to_string(), store, declared, in_flight };
         let (stop_tx, stop) = watch::channel(None);
         // Registered before the record says `saving`, so a delete on this server always
         // finds the upload to stop.
         self.uploads.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, stop_tx.clone());
         let ours = stop_tx.clone();
-        let result = self.clone().upload_registered(&job, body, stop, stop_tx).await;
+        let result = self.clone().upload_registered(&job, body, stop, stop_tx, started).await;
         // Only this upload's entry: a second request for the same image that lost the
         // queued → saving race must not unregister the upload that won it.
         let mut uploads = self.uploads.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -413,6 +419,7 @@ impl Inner {
         body: ByteStream,
         stop: watch::Receiver<Option<Stop>>,
         stop_tx: watch::Sender<Option<Stop>>,
+        started: Option<oneshot::Sender<Image>>,
     ) -> Result<Image> {
         let (id, store_name) = (job.id, job.store_name());
         // queued → saving, with the lease: a compare-and-swap that keeps other changes.
@@ -423,9 +430,13 @@ impl Inner {
                 return Err(ImageError::DeletedDuringUpload(id));
             }
             if image.status != Status::Queued {
-                return Err(ImageError::WrongStatus { image: id, status: image.status, wanted: Operation::Upload });
+                let wanted = if job.in_flight == Status::Importing { Operation::Import } else { Operation::Upload };
+                return Err(ImageError::WrongStatus { image: id, status: image.status, wanted });
             }
-            image.set_status(Status::Saving, now())?;
+            image.set_status(job.in_flight.clone(), now())?;
+            if job.in_flight == Status::Importing {
+                image.properties.remove(FAILED_IMPORT);
+            }
             image.upload = Some(Upload {
                 node: self.settings.node_id.clone(),
                 token: job.token.clone(),
@@ -436,6 +447,9 @@ impl Inner {
                 break image;
             }
         };
+        if let Some(tx) = started {
+            let _ = tx.send(image.clone());
+        }
         let started = std::time::Instant::now();
         let outcome = self.receive_and_commit(&image, job, body, stop, stop_tx).await;
         match &outcome {
@@ -540,11 +554,41 @@ struct Job {
     store: Arc<StoreEntry>,
     /// The size the data must have, when known.
     declared: Option<u64>,
+    /// The image's status while the bytes flow: `saving` (an upload) or `importing`.
+    in_flight: Status,
 }
 
 impl Job {
     fn store_name(&self) -> &str {
         &self.store.names[0]
+    }
+}
+
+/// The property naming the store a failed import was for (Glance's).
+pub const FAILED_IMPORT: &str = "os_glance_failed_import";
+
+/// The statuses of an image whose bytes flow into a store under a lease.
+fn in_flight(status: &Status) -> bool {
+    matches!(status, Status::Saving | Status::Importing)
+}
+
+/// Where an image goes when its transfer fails: an upload's is `killed`; an import's
+/// `queued` again, for another try; one deleted meanwhile `deleted`.
+fn failed_to(status: &Status) -> Option<Status> {
+    match status {
+        Status::Saving => Some(Status::Killed),
+        Status::Importing => Some(Status::Queued),
+        Status::PendingDelete => Some(Status::Deleted),
+        _ => None,
+    }
+}
+
+/// Ends the lease of `image`'s failed transfer, recording the store of a failed import.
+fn fail(image: &mut Image) {
+    let upload = image.upload.take();
+    if image.status == Status::Importing {
+        let store = upload.map(|u| u.store).unwrap_or_default();
+        image.properties.insert(FAILED_IMPORT.into(), store);
     }
 }
 
@@ -679,6 +723,48 @@ impl Images {
         }
     }
 
+    /// Imports data into queued image `id` from `uri` (v2's web-download): the URL is
+    /// checked and opened as a copy-from source (`[import_filtering_opts]` apply to every
+    /// hop), the image becomes `importing`, and the answer comes then; the bytes flow in
+    /// the background through the upload's life cycle (lease, hashes, commit). A failure
+    /// leaves the image `queued` with `os_glance_failed_import` naming the store.
+    pub async fn import_from_url(
+        &self,
+        who: &Caller,
+        id: ImageId,
+        uri: String,
+        store: Option<String>,
+    ) -> Result<Image> {
+        let inner = &self.inner;
+        let record = inner.visible(who, id, Deleted::Hide).await?;
+        let image = record.value;
+        if image.status != Status::Queued {
+            return Err(ImageError::WrongStatus { image: id, status: image.status, wanted: Operation::Import });
+        }
+        if image.disk_format.is_none() || image.container_format.is_none() {
+            return Err(ImageError::Invalid {
+                field: "disk_format",
+                reason: format!("set disk_format and container_format of image {id} before importing its data"),
+            });
+        }
+        let declared = (image.size > 0).then_some(image.size);
+        let data = Data { source: Source::CopyFrom(uri), store };
+        let Prepared::Upload { body, store, size } = inner.prepare(who, Some(&image), data, declared).await? else {
+            return Err(ImageError::Internal("a copy-from source was prepared as a location".into()));
+        };
+        let (started_tx, started) = oneshot::channel();
+        let job = tokio::spawn(inner.clone().upload(id, body, store, size, Status::Importing, Some(started_tx)));
+        match started.await {
+            Ok(importing) => Ok(importing),
+            // The import ended before it began (the image changed, a registry failure).
+            Err(_) => Err(job
+                .await
+                .map_err(joined)?
+                .err()
+                .unwrap_or_else(|| ImageError::Internal("the import ended without starting".into()))),
+        }
+    }
+
     /// Fills queued image `id` with `data` (v2's `PUT /file`): its disk and container
     /// formats must be set first, as v2 has no other way to say what the data is.
     pub async fn upload(&self, who: &Caller, id: ImageId, data: Data) -> Result<Image> {
@@ -695,7 +781,7 @@ impl Images {
         size: Option<u64>,
     ) -> Result<Image> {
         let inner = self.inner.clone();
-        tokio::spawn(inner.upload(id, body, store, size)).await.map_err(joined)?
+        tokio::spawn(inner.upload(id, body, store, size, Status::Saving, None)).await.map_err(joined)?
     }
 
     /// Removes image `id`'s copy in `store` (v2's `DELETE /v2/stores/{store}/{id}`): the
@@ -778,7 +864,7 @@ impl Images {
             if image.protected {
                 return Err(ImageError::Protected(id));
             }
-            if image.status == Status::Saving {
+            if in_flight(&image.status) {
                 // Its partial data is not a location yet: the upload's server removes it
                 // when it sees the delete (at once here, within a third of its lease
                 // elsewhere, or through recovery when that server is gone). The lease
@@ -835,7 +921,7 @@ impl Images {
     /// (or `deleted`, if they were deleted meanwhile). Answers how many were ended.
     pub async fn recover(&self, at_start: bool) -> Result<usize> {
         let inner = &self.inner;
-        let statuses = [Status::Saving, Status::PendingDelete];
+        let statuses = [Status::Saving, Status::Importing, Status::PendingDelete];
         let stuck = match inner.registry(move |r| r.with_status(&statuses)).await? {
             Ok(s) => s,
             Err(e) => return Err(ImageError::registry(e)),
@@ -843,7 +929,7 @@ impl Images {
         let at = now();
         let mut ended = 0;
         for image in stuck {
-            if image.upload.is_none() && image.status != Status::Saving {
+            if image.upload.is_none() && !in_flight(&image.status) {
                 continue; // A delayed delete: the scrubber's.
             }
             if image.upload.as_ref().is_some_and(|u| !self.dead(u, at_start, at)) {
@@ -874,13 +960,13 @@ impl Images {
         let store = loop {
             let Ok(record) = inner.read(id).await else { return false };
             let mut image = record.value;
-            if !matches!(image.status, Status::Saving | Status::PendingDelete) {
+            if !(in_flight(&image.status) || image.status == Status::PendingDelete) {
                 return false;
             }
             let store = match &image.upload {
                 Some(u) if !self.dead(u, at_start, now()) => return false,
                 Some(u) => Some(u.store.clone()),
-                None if image.status == Status::Saving => None,
+                None if in_flight(&image.status) => None,
                 None => return false,
             };
             if let Some(store) = &store {
@@ -929,18 +1015,14 @@ impl Images {
             let mut image = record.value;
             let still_ours = match (&image.upload, &store) {
                 (Some(u), Some(_)) => u.token == token,
-                (None, None) => image.status == Status::Saving,
+                (None, None) => in_flight(&image.status),
                 _ => false,
             };
             if !still_ours {
                 return false;
             }
-            let to = match image.status {
-                Status::Saving => Status::Killed,
-                Status::PendingDelete => Status::Deleted,
-                _ => return false,
-            };
-            image.upload = None;
+            let Some(to) = failed_to(&image.status) else { return false };
+            fail(&mut image);
             if image.set_status(to.clone(), now()).is_err() {
                 return false;
             }

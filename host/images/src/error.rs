@@ -135,6 +135,8 @@ pub enum Operation {
     Reactivate,
     /// Copies of data are removed from active images only.
     RemoveCopy,
+    /// Data is imported into queued images only.
+    Import,
 }
 
 impl Operation {
@@ -145,6 +147,7 @@ impl Operation {
             Operation::Deactivate => "only an active image can be deactivated",
             Operation::Reactivate => "only a deactivated image can be reactivated",
             Operation::RemoveCopy => "copies of data are removed from active images only",
+            Operation::Import => "data can only be imported into a queued image",
         }
     }
 }

@@ -676,3 +676,37 @@ async fn a_copy_leaves_one_store_only_while_another_keeps_the_data() {
     assert!(matches!(e, ImageError::Conflict(ref why) if why.contains("only copy")), "{e:?}");
     assert_eq!(w.store.data.lock().unwrap().len(), 1, "the only copy stays");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_whose_server_died_goes_back_to_queued_with_its_store_named_and_no_data() {
+    let w = world();
+    let mut image = Image::new(ImageId::random(), super::now());
+    image.status = Status::Importing;
+    image.upload = Some(Upload {
+        node: "gone".into(),
+        token: "t".into(),
+        store: "mem".into(),
+        lease_until: Timestamp::from_unix_micros(1),
+    });
+    w.registry.create(&image).unwrap();
+    w.store.partial.lock().unwrap().insert(image.id, b"half an import".to_vec());
+    assert_eq!(w.images.recover(false).await.unwrap(), 1);
+    let after = w.images.record(image.id).await.unwrap().value;
+    assert_eq!((after.status, after.upload), (Status::Queued, None));
+    assert_eq!(after.properties.get(crate::data::FAILED_IMPORT).map(String::as_str), Some("mem"));
+    assert!(w.store.partial.lock().unwrap().is_empty(), "the partial data is gone");
+    // Deleting an import in progress stops it like an upload: pending_delete, then deleted.
+    let mut importing = Image::new(ImageId::random(), super::now());
+    importing.status = Status::Importing;
+    importing.upload = Some(Upload {
+        node: "gone".into(),
+        token: "u".into(),
+        store: "mem".into(),
+        lease_until: Timestamp::from_unix_micros(1),
+    });
+    w.registry.create(&importing).unwrap();
+    w.images.delete(&Caller::admin(), importing.id).await.unwrap();
+    assert_eq!(w.images.record(importing.id).await.unwrap().value.status, Status::PendingDelete);
+    w.images.recover(false).await.unwrap();
+    assert_eq!(w.images.record(importing.id).await.unwrap().value.status, Status::Deleted);
+}

@@ -27,6 +27,67 @@ use tank_images::{Data, ImageError, NewImage, Range, Source};
 use super::{body, error::ApiError, full, json_response, ResponseBody};
 use crate::{identity, state::Tank};
 
+/// The interoperable import methods this server offers (`GET /v2/info/import`).
+const IMPORT_METHODS: &[&str] = &["web-download"];
+
+/// `POST /v2/images/{id}/import`: 202 once the image is `importing`; the data arrives in
+/// the background.
+async fn import(
+    tank: &Tank,
+    who: &Caller,
+    id: ImageId,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, ApiError> {
+    let body = read_json(req).await?;
+    let method = body["method"]["name"].as_str().ok_or_else(|| {
+        ApiError::bad_request(
+            "the body must name an import method: {\"method\": {\"name\": \"web-download\", \"uri\": ...}}",
+        )
+    })?;
+    if !IMPORT_METHODS.contains(&method) {
+        return Err(ApiError::bad_request(format!(
+            "import method {method:?} is not offered by this server; it offers: {}",
+            IMPORT_METHODS.join(", ")
+        )));
+    }
+    let uri = body["method"]["uri"]
+        .as_str()
+        .ok_or_else(|| ApiError::bad_request("web-download needs the image's \"uri\" in \"method\""))?;
+    let stores: Vec<&str> = match body.get("stores") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|s| s.as_str().ok_or_else(|| ApiError::bad_request("stores must be a list of store ids")))
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(ApiError::bad_request("stores must be a list of store ids")),
+    };
+    if stores.len() > 1 || body.get("all_stores").and_then(Value::as_bool) == Some(true) {
+        return Err(ApiError::bad_request(
+            "importing into several stores at once is not implemented yet; name one store",
+        ));
+    }
+    let store = stores.first().map(|s| (*s).to_owned());
+    match tank.images.import_from_url(who, id, uri.to_owned(), store).await {
+        Ok(_) => {
+            let mut r = Response::new(full(Bytes::new()));
+            *r.status_mut() = StatusCode::ACCEPTED;
+            Ok(r)
+        }
+        // Glance: an import into a store that does not exist is a conflict.
+        Err(e @ ImageError::UnknownStore { .. }) => Err(ApiError::new(StatusCode::CONFLICT, ApiError::v2(e).message)),
+        Err(ImageError::Source { kind, store, message }) => Err(ApiError::new(
+            if kind == tank_sdk::ErrorKind::NOT_FOUND {
+                StatusCode::BAD_REQUEST
+            } else {
+                super::error::status_of(kind)
+            },
+            format!("web-download uri (store {store}): {message}"),
+        )),
+        Err(e @ ImageError::UnsupportedSource { .. }) => Err(ApiError::bad_request(format!("web-download uri: {e}"))),
+        Err(e) => Err(ApiError::v2(e)),
+    }
+}
+
 /// The largest JSON body a v2 request may have (Glance's `max_request_body_size`).
 const MAX_JSON: usize = 114_688;
 
@@ -48,6 +109,7 @@ fn allowed(segments: &[&str]) -> Option<&'static [Method]> {
         ["images", _, "members"] => &[Method::GET, Method::POST],
         ["images", _, "members", _] => &[Method::GET, Method::PUT, Method::DELETE],
         ["images", _, "actions", "deactivate" | "reactivate"] => &[Method::POST],
+        ["images", _, "import"] => &[Method::POST],
         ["info", "import" | "stores"] => GET,
         ["stores", _, _] => &[Method::DELETE],
         _ => return None,
@@ -166,11 +228,12 @@ pub async fn route(
             images.remove_from_store(who, id(i)?, store).await.map_err(ApiError::v2)?;
             Ok(no_content())
         }
+        (Method::POST, ["images", i, "import"]) => import(tank, who, id(i)?, req).await,
         (Method::GET, ["info", "import"]) => {
             let doc = json!({"import-methods": {
                 "description": "Import methods available.",
                 "type": "array",
-                "value": Vec::<String>::new(),
+                "value": IMPORT_METHODS,
             }});
             Ok(json_response(StatusCode::OK, doc.to_string()))
         }
@@ -254,6 +317,9 @@ async fn create(
     }
     let image = tank.images.create(who, new, None).await.map_err(ApiError::v2)?;
     let mut r = image_json(tank, StatusCode::CREATED, &image);
+    if let Ok(methods) = HeaderValue::from_str(&IMPORT_METHODS.join(",")) {
+        r.headers_mut().insert("openstack-image-import-methods", methods);
+    }
     if let Ok(v) = HeaderValue::from_str(&format!("{base}{}", view::image_path(image.id))) {
         r.headers_mut().insert(header::LOCATION, v);
     }
