@@ -115,12 +115,28 @@ impl ImageLocation {
         ImageLocation { url, store: None, metadata: BTreeMap::new(), extra: BTreeMap::new() }
     }
 
+    /// Data staged for an import (v2's `PUT /stage`) in the staging store: the image's
+    /// until the import moves it into its store, never read as the image's data.
+    pub fn staged(url: Location, store: impl Into<String>) -> ImageLocation {
+        let mut l = ImageLocation::stored(url, store);
+        l.metadata.insert(STAGED.into(), Value::Bool(true));
+        l
+    }
+
     /// Whether Tank wrote this data (an upload or a copy-from) and so removes it with the
     /// image.
     pub fn owned(&self) -> bool {
         self.store.is_some()
     }
+
+    /// Whether this is staged data, not the image's data yet.
+    pub fn is_staged(&self) -> bool {
+        self.metadata.get(STAGED) == Some(&Value::Bool(true))
+    }
 }
+
+/// The metadata key marking staged data.
+const STAGED: &str = "staged";
 
 /// An upload in progress: which server runs it and until when the others must leave it
 /// alone. The server renews `lease_until` while bytes arrive; an upload whose lease has
@@ -193,7 +209,12 @@ impl Image {
 
     /// The location reads use: the first.
     pub fn location(&self) -> Option<&ImageLocation> {
-        self.locations.first()
+        self.locations.first().filter(|l| !l.is_staged())
+    }
+
+    /// The data staged for an import, if any.
+    pub fn staged(&self) -> Option<&ImageLocation> {
+        self.locations.iter().find(|l| l.is_staged())
     }
 
     /// The membership of `member_id`, if any.

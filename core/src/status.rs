@@ -86,7 +86,8 @@ impl Status {
     /// then `active` or `killed`, a location makes a queued image `active` directly, any
     /// image can be deleted, directly or through `pending_delete`) joined with modern
     /// Glance's (`glance/domain` `valid_state_targets`): staging and import, deactivation,
-    /// an upload retried from `saving`, and a scrubber restore of `pending_delete`.
+    /// an upload retried from `saving`, a failed glance-direct import back to its staged
+    /// data (`importing` → `uploading`), and a scrubber restore of `pending_delete`.
     pub fn can_become(&self, to: &Status) -> bool {
         use Status::*;
         matches!(
@@ -94,7 +95,7 @@ impl Status {
             (Queued, Saving | Uploading | Importing | Active | Killed | Deleted | PendingDelete)
                 | (Saving, Active | Killed | Deleted | PendingDelete | Queued)
                 | (Uploading, Importing | Queued | Killed | Deleted | PendingDelete)
-                | (Importing, Active | Queued | Killed | Deleted | PendingDelete)
+                | (Importing, Active | Queued | Uploading | Killed | Deleted | PendingDelete)
                 | (Active, Deleted | PendingDelete | Deactivated)
                 | (Deactivated, Active | Deleted | PendingDelete)
                 | (Killed, Deleted | PendingDelete)

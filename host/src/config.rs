@@ -105,6 +105,9 @@ pub struct ApiSettings {
     pub show_image_direct_url: bool,
     /// v2 shows every location as `locations` (`show_multiple_locations`).
     pub show_multiple_locations: bool,
+    /// The store holding data staged for glance-direct imports (`staging_store`); unset,
+    /// glance-direct is not offered.
+    pub staging_store: Option<String>,
 }
 
 impl Default for ApiSettings {
@@ -128,6 +131,7 @@ impl Default for ApiSettings {
             trusted_proxies: Vec::new(),
             show_image_direct_url: false,
             show_multiple_locations: false,
+            staging_store: None,
         }
     }
 }
@@ -173,6 +177,7 @@ struct Raw {
     show_image_direct_url: bool,
     #[serde(default)]
     show_multiple_locations: bool,
+    staging_store: Option<String>,
     #[serde(default)]
     import_filtering_opts: ImportFiltering,
 }
@@ -258,6 +263,7 @@ impl Config {
             trusted_proxies: raw.trusted_proxies,
             show_image_direct_url: raw.show_image_direct_url,
             show_multiple_locations: raw.show_multiple_locations,
+            staging_store: raw.staging_store,
         };
         if api.node_id.as_deref().is_some_and(|n| n.trim().is_empty()) {
             return Err(ConfigError(format!("{}: node_id must not be empty", path.display())));
@@ -326,6 +332,7 @@ impl Config {
             page_max: self.api.api_limit_max,
             disk_formats: self.api.disk_formats.clone(),
             container_formats: self.api.container_formats.clone(),
+            staging_store: self.api.staging_store.clone(),
         }
     }
 

@@ -33,6 +33,22 @@ impl Tank {
     pub fn open(config: &Config, catalog: &mut Catalog) -> anyhow::Result<Tank> {
         let registry = open_registry(config, catalog)?;
         let stores = open_stores(config, catalog)?;
+        if let Some(staging) = &config.api.staging_store {
+            if stores.named(staging).is_none() {
+                return Err(anyhow!(
+                    "staging_store '{staging}' is not an opened store; name one of {} or add its [store.{staging}] table in {}",
+                    stores.describe(),
+                    config.path.display()
+                ));
+            }
+            if stores.default_store().is_some_and(|d| d.names.contains(staging)) {
+                return Err(anyhow!(
+                    "staging_store '{staging}' is the default store; staged data needs a store of its own (a \
+                     [store.<id>] instance) in {}",
+                    config.path.display()
+                ));
+            }
+        }
         let settings = config.images_settings();
         tracing::info!(node_id = %settings.node_id, "uploads on this server carry its node id");
         let images = Images::new(Arc::new(registry), stores, settings);

@@ -668,3 +668,65 @@ fn web_download_imports_from_a_loopback_nginx_under_the_import_filter() {
     wait_for(&id, "active");
     assert!(s.get(&format!("/v2/images/{id}")).json().get("os_glance_failed_import").is_none());
 }
+
+#[test]
+fn glance_direct_stages_then_imports_and_keeps_nothing_staged() {
+    let a = api("staging_store = \"staging\"\n[store.staging]\nplugin = \"fs\"\ndatadir = \"var/staging\"");
+    let s = &a.server;
+    let staging = a.deployment.root.path().join("var/staging");
+    let staged_files = || std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(s.get("/v2/info/import").json()["import-methods"]["value"], json!(["glance-direct", "web-download"]));
+    let id = create(s, &[], json!({"name": "gd", "disk_format": "qcow2", "container_format": "bare"}))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let glance_direct = json!({"method": {"name": "glance-direct"}});
+    let import = |body: &Value| s.send("POST", &format!("/v2/images/{id}/import"), &[JSON], body.to_string());
+    assert_eq!(import(&glance_direct).status, 409, "nothing staged yet");
+    let bytes = data(2_000_000, 4);
+    let r = s.send_chunked("PUT", &format!("/v2/images/{id}/stage"), bytes.clone(), &[]);
+    assert_eq!(r.status, 204, "{}", r.error_message());
+    let staged = s.get(&format!("/v2/images/{id}")).json();
+    assert_eq!(staged["status"], "uploading");
+    assert!(staged.get("stores").is_none(), "staged data is not the image's yet: {staged}");
+    assert_eq!(s.get(&format!("/v2/images/{id}/file")).status, 204, "no data to read while staged");
+    assert_eq!(staged_files(), 1);
+    assert_eq!(
+        s.send("PUT", &format!("/v2/images/{id}/stage"), &[("content-type", "application/octet-stream")], "x").status,
+        409
+    );
+    let mut into_staging = glance_direct.clone();
+    into_staging["stores"] = json!(["staging"]);
+    assert_eq!(import(&into_staging).status, 400, "the staging store is no target");
+
+    assert_eq!(import(&glance_direct).status, 202);
+    tank_tests::wait_until(std::time::Duration::from_secs(30), "the import to end", || {
+        s.get(&format!("/v2/images/{id}")).json()["status"] == "active"
+    });
+    let image = s.get(&format!("/v2/images/{id}")).json();
+    assert_eq!((image["checksum"].as_str(), image["stores"].as_str()), (Some(md5_hex(&bytes).as_str()), Some("fs")));
+    assert_eq!(s.get(&format!("/v2/images/{id}/file")).body, bytes);
+    assert_eq!(staged_files(), 0, "the staged copy is gone once imported");
+    assert_eq!(a.deployment.data_files().len(), 1);
+
+    // A staged image that is deleted takes its staged data with it.
+    let other = create(s, &[], json!({"name": "gone", "disk_format": "raw", "container_format": "bare"}));
+    let other = other["id"].as_str().unwrap();
+    s.send("PUT", &format!("/v2/images/{other}/stage"), &[("content-type", "application/octet-stream")], "staged");
+    assert_eq!(staged_files(), 1);
+    assert_eq!(s.send("DELETE", &format!("/v2/images/{other}"), &[], Bytes::new()).status, 204);
+    assert_eq!(staged_files(), 0);
+
+    // Without a staging store, glance-direct is not offered.
+    let plain = api("");
+    assert_eq!(plain.server.get("/v2/info/import").json()["import-methods"]["value"], json!(["web-download"]));
+    let id = create(&plain.server, &[], json!({"name": "n", "disk_format": "raw", "container_format": "bare"}));
+    let r = plain.server.send(
+        "PUT",
+        &format!("/v2/images/{}/stage", id["id"].as_str().unwrap()),
+        &[("content-type", "application/octet-stream")],
+        "x",
+    );
+    assert_eq!(r.status, 403, "{}", r.error_message());
+    assert!(r.error_message().contains("staging_store"), "{}", r.error_message());
+}

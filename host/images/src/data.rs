@@ -127,6 +127,15 @@ impl Inner {
         Ok(size)
     }
 
+    /// The staging store's name, when staging is offered.
+    fn staging_store(&self) -> Result<String> {
+        self.settings.staging_store.clone().ok_or_else(|| {
+            ImageError::NotAllowed(
+                "this server stages no data: glance-direct needs staging_store in its configuration".into(),
+            )
+        })
+    }
+
     fn pick_store(&self, name: Option<&str>) -> Result<Arc<StoreEntry>> {
         let found = match name {
             None => self.stores.default_store(),
@@ -234,7 +243,7 @@ impl Inner {
             if image.upload.as_ref().is_none_or(|u| u.token != token) {
                 return;
             }
-            let Some(to) = failed_to(&image.status) else { return };
+            let Some(to) = failed_to(&image) else { return };
             fail(&mut image);
             if let Err(e) = image.set_status(to, now()) {
                 tracing::error!(image = %id, "{e}");
@@ -272,7 +281,7 @@ impl Inner {
                 };
                 let mut image = record.value;
                 let ours = image.upload.as_ref().is_some_and(|u| u.token == token);
-                if !ours || !in_flight(&image.status) {
+                if !ours || !in_flight(&image) {
                     let why = if image.is_deleted() { Stop::Deleted } else { Stop::LeaseLost };
                     let _ = stop.send(Some(why));
                     return;
@@ -314,12 +323,12 @@ impl Inner {
             };
             let mut image = record.value;
             let ours = image.upload.as_ref().is_some_and(|u| u.token == token);
-            if image.status == Status::Active && image.locations.iter().any(|l| l.url == location) {
+            if image.locations.iter().any(|l| l.url == location) {
                 // An earlier write of this commit landed although it answered an error:
                 // the data is the image's now, never to be removed here.
                 return Ok(image);
             }
-            if image.is_deleted() || !ours || !in_flight(&image.status) {
+            if image.is_deleted() || !ours || !in_flight(&image) {
                 self.remove_data(store, &location).await;
                 if image.is_deleted() {
                     self.end_failed(id, token).await;
@@ -342,17 +351,37 @@ impl Inner {
                 Ok(_) => {}
                 Err(e) => return Err(self.abandon(job, &location, e).await),
             }
-            image.size = got.size;
-            image.checksum = Some(got.md5.clone());
-            image.os_hash_algo = Some(self.settings.hashing_algorithm.name().to_owned());
-            image.os_hash_value = Some(got.hash.clone());
-            image.locations.push(ImageLocation::stored(location.clone(), store.names[0].clone()));
+            let mut unstaged = Vec::new();
             image.upload = None;
-            if let Err(e) = image.set_status(Status::Active, now()) {
-                return Err(self.abandon(job, &location, e.into()).await);
+            if job.in_flight == Status::Uploading {
+                // Staged: the data waits in the staging store for its import.
+                image.locations.push(ImageLocation::staged(location.clone(), store.names[0].clone()));
+                image.updated_at = now();
+            } else {
+                image.size = got.size;
+                image.checksum = Some(got.md5.clone());
+                image.os_hash_algo = Some(self.settings.hashing_algorithm.name().to_owned());
+                image.os_hash_value = Some(got.hash.clone());
+                unstaged = image.locations.iter().filter(|l| l.is_staged()).cloned().collect();
+                image.locations.retain(|l| !l.is_staged());
+                image.locations.push(ImageLocation::stored(location.clone(), store.names[0].clone()));
+                if let Err(e) = image.set_status(Status::Active, now()) {
+                    return Err(self.abandon(job, &location, e.into()).await);
+                }
             }
             match self.write(&image, record.revision).await {
-                Ok(Some(_)) => return Ok(image),
+                Ok(Some(_)) => {
+                    // The staged copy is no one's now: the record no longer points at it.
+                    for staged in unstaged {
+                        match staged.store.as_deref().and_then(|s| self.stores.named(s)).cloned() {
+                            Some(entry) => self.remove_data(&entry, &staged.url).await,
+                            None => {
+                                tracing::warn!(image = %id, "the staging store is not loaded here; staged data stays")
+                            }
+                        }
+                    }
+                    return Ok(image);
+                }
                 Ok(None) => continue,
                 Err(e) if failures < 5 => {
                     failures += 1;
@@ -393,10 +422,10 @@ impl Inner {
         body: ByteStream,
         store: Arc<StoreEntry>,
         declared: Option<u64>,
-        in_flight: Status,
+        (from, in_flight): (Status, Status),
         started: Option<oneshot::Sender<Image>>,
     ) -> Result<Image> {
-        let job = Job { id, token: uuid::Uuid::new_v4().to_string(), store, declared, in_flight };
+        let job = Job { id, token: uuid::Uuid::new_v4().to_string(), store, declared, in_flight, from };
         let (stop_tx, stop) = watch::channel(None);
         // Registered before the record says `saving`, so a delete on this server always
         // finds the upload to stop.
@@ -429,7 +458,8 @@ impl Inner {
             if image.is_deleted() {
                 return Err(ImageError::DeletedDuringUpload(id));
             }
-            if image.status != Status::Queued {
+            let ready = image.status == job.from && (job.from != Status::Uploading || image.upload.is_none());
+            if !ready {
                 let wanted = if job.in_flight == Status::Importing { Operation::Import } else { Operation::Upload };
                 return Err(ImageError::WrongStatus { image: id, status: image.status, wanted });
             }
@@ -554,8 +584,12 @@ struct Job {
     store: Arc<StoreEntry>,
     /// The size the data must have, when known.
     declared: Option<u64>,
-    /// The image's status while the bytes flow: `saving` (an upload) or `importing`.
+    /// The image's status while the bytes flow: `saving` (an upload), `uploading` (a
+    /// stage) or `importing`.
     in_flight: Status,
+    /// The status the image must have when the transfer begins: `queued`, or `uploading`
+    /// for the import of staged data.
+    from: Status,
 }
 
 impl Job {
@@ -567,17 +601,25 @@ impl Job {
 /// The property naming the store a failed import was for (Glance's).
 pub const FAILED_IMPORT: &str = "os_glance_failed_import";
 
-/// The statuses of an image whose bytes flow into a store under a lease.
-fn in_flight(status: &Status) -> bool {
-    matches!(status, Status::Saving | Status::Importing)
+/// Whether `image`'s bytes flow into a store under a lease: `saving` and `importing`,
+/// and `uploading` while its data is being staged (a staged image waiting for its import
+/// is `uploading` with no lease).
+fn in_flight(image: &Image) -> bool {
+    match image.status {
+        Status::Saving | Status::Importing => true,
+        Status::Uploading => image.upload.is_some(),
+        _ => false,
+    }
 }
 
-/// Where an image goes when its transfer fails: an upload's is `killed`; an import's
-/// `queued` again, for another try; one deleted meanwhile `deleted`.
-fn failed_to(status: &Status) -> Option<Status> {
-    match status {
+/// Where an image goes when its transfer fails: an upload's is `killed`; a stage's
+/// `queued` again; an import's back to where it came from, for another try (`uploading`
+/// while its staged data is there, else `queued`); one deleted meanwhile `deleted`.
+fn failed_to(image: &Image) -> Option<Status> {
+    match image.status {
         Status::Saving => Some(Status::Killed),
-        Status::Importing => Some(Status::Queued),
+        Status::Importing if image.staged().is_some() => Some(Status::Uploading),
+        Status::Importing | Status::Uploading => Some(Status::Queued),
         Status::PendingDelete => Some(Status::Deleted),
         _ => None,
     }
@@ -753,10 +795,79 @@ impl Images {
             return Err(ImageError::Internal("a copy-from source was prepared as a location".into()));
         };
         let (started_tx, started) = oneshot::channel();
-        let job = tokio::spawn(inner.clone().upload(id, body, store, size, Status::Importing, Some(started_tx)));
+        let steps = (Status::Queued, Status::Importing);
+        let job = tokio::spawn(inner.clone().upload(id, body, store, size, steps, Some(started_tx)));
         match started.await {
             Ok(importing) => Ok(importing),
             // The import ended before it began (the image changed, a registry failure).
+            Err(_) => Err(job
+                .await
+                .map_err(joined)?
+                .err()
+                .unwrap_or_else(|| ImageError::Internal("the import ended without starting".into()))),
+        }
+    }
+
+    /// Stages data for a glance-direct import of queued image `id` (v2's `PUT /stage`):
+    /// the bytes stream into the staging store through the upload's life cycle with the
+    /// image `uploading`, and stay there, the image still `uploading`, until
+    /// [`Images::import_staged`]. A failure leaves the image `queued` and nothing staged.
+    pub async fn stage(&self, who: &Caller, id: ImageId, data: Data) -> Result<Image> {
+        let inner = &self.inner;
+        let staging = inner.staging_store()?;
+        let record = inner.visible(who, id, Deleted::Hide).await?;
+        if record.value.status != Status::Queued {
+            return Err(ImageError::WrongStatus { image: id, status: record.value.status, wanted: Operation::Stage });
+        }
+        let data = Data { store: Some(staging), ..data };
+        let Prepared::Upload { body, store, size } = inner.prepare(who, Some(&record.value), data, None).await? else {
+            return Err(ImageError::Internal("staged data was prepared as a location".into()));
+        };
+        let steps = (Status::Queued, Status::Uploading);
+        tokio::spawn(inner.clone().upload(id, body, store, size, steps, None)).await.map_err(joined)?
+    }
+
+    /// Imports the staged data of image `id` into `store` (the default when `None`; v2's
+    /// glance-direct): like [`Images::import_from_url`], answered once `importing`, the
+    /// copy running on; on success the staged copy is removed, on failure the image is
+    /// `uploading` again with its staged data, ready for another try.
+    pub async fn import_staged(&self, who: &Caller, id: ImageId, store: Option<String>) -> Result<Image> {
+        let inner = &self.inner;
+        let staging = inner.staging_store()?;
+        let image = inner.visible(who, id, Deleted::Hide).await?.value;
+        inner.check(who, Action::UploadImage, Target::image(&image))?;
+        let staged = match image.staged() {
+            Some(s) if image.status == Status::Uploading && image.upload.is_none() => s.clone(),
+            _ => return Err(ImageError::WrongStatus { image: id, status: image.status, wanted: Operation::Import }),
+        };
+        if image.disk_format.is_none() || image.container_format.is_none() {
+            return Err(ImageError::Invalid {
+                field: "disk_format",
+                reason: format!("set disk_format and container_format of image {id} before importing its data"),
+            });
+        }
+        let target = inner.pick_store(store.as_deref())?;
+        let source = inner.pick_store(Some(&staging))?;
+        if Arc::ptr_eq(&target, &source) {
+            return Err(ImageError::Invalid {
+                field: "store",
+                reason: format!("store {staging} is the staging store; import into another one"),
+            });
+        }
+        let (at, from) = (staged.url.clone(), source.clone());
+        let opened = tokio::task::spawn_blocking(move || {
+            let size = from.store.size(at.expose())?;
+            from.store.get(at.expose(), 0, None).map(|r| (r, size))
+        })
+        .await
+        .map_err(joined)?;
+        let (reader, size) = opened.map_err(|e| ImageError::store(&staging, e))?;
+        let body: ByteStream = Box::pin(Download::start(reader, Some(size)));
+        let (started_tx, started) = oneshot::channel();
+        let steps = (Status::Uploading, Status::Importing);
+        let job = tokio::spawn(inner.clone().upload(id, body, target, Some(size), steps, Some(started_tx)));
+        match started.await {
+            Ok(importing) => Ok(importing),
             Err(_) => Err(job
                 .await
                 .map_err(joined)?
@@ -781,7 +892,9 @@ impl Images {
         size: Option<u64>,
     ) -> Result<Image> {
         let inner = self.inner.clone();
-        tokio::spawn(inner.upload(id, body, store, size, Status::Saving, None)).await.map_err(joined)?
+        tokio::spawn(inner.upload(id, body, store, size, (Status::Queued, Status::Saving), None))
+            .await
+            .map_err(joined)?
     }
 
     /// Removes image `id`'s copy in `store` (v2's `DELETE /v2/stores/{store}/{id}`): the
@@ -864,7 +977,7 @@ impl Images {
             if image.protected {
                 return Err(ImageError::Protected(id));
             }
-            if in_flight(&image.status) {
+            if in_flight(&image) {
                 // Its partial data is not a location yet: the upload's server removes it
                 // when it sees the delete (at once here, within a third of its lease
                 // elsewhere, or through recovery when that server is gone). The lease
@@ -921,7 +1034,7 @@ impl Images {
     /// (or `deleted`, if they were deleted meanwhile). Answers how many were ended.
     pub async fn recover(&self, at_start: bool) -> Result<usize> {
         let inner = &self.inner;
-        let statuses = [Status::Saving, Status::Importing, Status::PendingDelete];
+        let statuses = [Status::Saving, Status::Uploading, Status::Importing, Status::PendingDelete];
         let stuck = match inner.registry(move |r| r.with_status(&statuses)).await? {
             Ok(s) => s,
             Err(e) => return Err(ImageError::registry(e)),
@@ -929,7 +1042,7 @@ impl Images {
         let at = now();
         let mut ended = 0;
         for image in stuck {
-            if image.upload.is_none() && !in_flight(&image.status) {
+            if image.upload.is_none() && !in_flight(&image) {
                 continue; // A delayed delete: the scrubber's.
             }
             if image.upload.as_ref().is_some_and(|u| !self.dead(u, at_start, at)) {
@@ -960,13 +1073,13 @@ impl Images {
         let store = loop {
             let Ok(record) = inner.read(id).await else { return false };
             let mut image = record.value;
-            if !(in_flight(&image.status) || image.status == Status::PendingDelete) {
+            if !(in_flight(&image) || image.status == Status::PendingDelete) {
                 return false;
             }
             let store = match &image.upload {
                 Some(u) if !self.dead(u, at_start, now()) => return false,
                 Some(u) => Some(u.store.clone()),
-                None if in_flight(&image.status) => None,
+                None if in_flight(&image) => None,
                 None => return false,
             };
             if let Some(store) = &store {
@@ -1015,13 +1128,13 @@ impl Images {
             let mut image = record.value;
             let still_ours = match (&image.upload, &store) {
                 (Some(u), Some(_)) => u.token == token,
-                (None, None) => in_flight(&image.status),
+                (None, None) => in_flight(&image),
                 _ => false,
             };
             if !still_ours {
                 return false;
             }
-            let Some(to) = failed_to(&image.status) else { return false };
+            let Some(to) = failed_to(&image) else { return false };
             fail(&mut image);
             if image.set_status(to.clone(), now()).is_err() {
                 return false;

@@ -135,8 +135,10 @@ pub enum Operation {
     Reactivate,
     /// Copies of data are removed from active images only.
     RemoveCopy,
-    /// Data is imported into queued images only.
+    /// Data is imported into queued images only (staged ones for glance-direct).
     Import,
+    /// Data is staged for queued images only.
+    Stage,
 }
 
 impl Operation {
@@ -147,7 +149,10 @@ impl Operation {
             Operation::Deactivate => "only an active image can be deactivated",
             Operation::Reactivate => "only a deactivated image can be reactivated",
             Operation::RemoveCopy => "copies of data are removed from active images only",
-            Operation::Import => "data can only be imported into a queued image",
+            Operation::Import => {
+                "data can only be imported into a queued image, or, with glance-direct, one whose data is staged"
+            }
+            Operation::Stage => "data can only be staged for a queued image",
         }
     }
 }

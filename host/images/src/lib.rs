@@ -164,6 +164,9 @@ pub struct Settings {
     pub disk_formats: Vec<DiskFormat>,
     /// The container formats clients may set (`container_formats`).
     pub container_formats: Vec<ContainerFormat>,
+    /// The store that holds data staged for a glance-direct import (`staging_store`);
+    /// `None`: staging is not offered.
+    pub staging_store: Option<String>,
 }
 
 impl Default for Settings {
@@ -179,6 +182,7 @@ impl Default for Settings {
             page_max: 1000,
             disk_formats: DiskFormat::ALL.to_vec(),
             container_formats: ContainerFormat::ALL.to_vec(),
+            staging_store: None,
         }
     }
 }

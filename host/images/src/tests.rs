@@ -710,3 +710,34 @@ async fn an_import_whose_server_died_goes_back_to_queued_with_its_store_named_an
     w.images.recover(false).await.unwrap();
     assert_eq!(w.images.record(importing.id).await.unwrap().value.status, Status::Deleted);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_stage_goes_back_to_queued_and_a_dead_glance_direct_import_back_to_its_staged_data() {
+    let w = world();
+    let dead = |token: &str| Upload {
+        node: "gone".into(),
+        token: token.into(),
+        store: "mem".into(),
+        lease_until: Timestamp::from_unix_micros(1),
+    };
+    let mut staging = Image::new(ImageId::random(), super::now());
+    staging.status = Status::Uploading;
+    staging.upload = Some(dead("stage"));
+    w.registry.create(&staging).unwrap();
+    let mut importing = Image::new(ImageId::random(), super::now());
+    importing.status = Status::Importing;
+    importing.upload = Some(dead("import"));
+    importing.locations.push(ImageLocation::staged(Location::parse("mem://staged").unwrap(), "mem"));
+    w.registry.create(&importing).unwrap();
+    let mut waiting = Image::new(ImageId::random(), super::now());
+    waiting.status = Status::Uploading;
+    waiting.locations.push(ImageLocation::staged(Location::parse("mem://waiting").unwrap(), "mem"));
+    w.registry.create(&waiting).unwrap();
+    assert_eq!(w.images.recover(false).await.unwrap(), 2, "the staged image waiting for its import is no one's work");
+    let s = w.images.record(staging.id).await.unwrap().value;
+    assert_eq!((s.status, s.upload, s.locations.len()), (Status::Queued, None, 0));
+    let i = w.images.record(importing.id).await.unwrap().value;
+    assert_eq!((i.status.clone(), i.upload.clone()), (Status::Uploading, None), "ready for another import");
+    assert!(i.staged().is_some() && i.location().is_none(), "the staged data stays, and is not the image's data");
+    assert_eq!(w.images.record(waiting.id).await.unwrap().value.status, Status::Uploading);
+}

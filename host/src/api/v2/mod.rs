@@ -27,8 +27,15 @@ use tank_images::{Data, ImageError, NewImage, Range, Source};
 use super::{body, error::ApiError, full, json_response, ResponseBody};
 use crate::{identity, state::Tank};
 
-/// The interoperable import methods this server offers (`GET /v2/info/import`).
-const IMPORT_METHODS: &[&str] = &["web-download"];
+/// The interoperable import methods this server offers (`GET /v2/info/import`):
+/// glance-direct when it has a staging store.
+fn import_methods(tank: &Tank) -> Vec<&'static str> {
+    let mut methods = vec!["web-download"];
+    if tank.api.staging_store.is_some() {
+        methods.insert(0, "glance-direct");
+    }
+    methods
+}
 
 /// `POST /v2/images/{id}/import`: 202 once the image is `importing`; the data arrives in
 /// the background.
@@ -44,15 +51,13 @@ async fn import(
             "the body must name an import method: {\"method\": {\"name\": \"web-download\", \"uri\": ...}}",
         )
     })?;
-    if !IMPORT_METHODS.contains(&method) {
+    let offered = import_methods(tank);
+    if !offered.contains(&method) {
         return Err(ApiError::bad_request(format!(
             "import method {method:?} is not offered by this server; it offers: {}",
-            IMPORT_METHODS.join(", ")
+            offered.join(", ")
         )));
     }
-    let uri = body["method"]["uri"]
-        .as_str()
-        .ok_or_else(|| ApiError::bad_request("web-download needs the image's \"uri\" in \"method\""))?;
     let stores: Vec<&str> = match body.get("stores") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(list)) => list
@@ -67,7 +72,15 @@ async fn import(
         ));
     }
     let store = stores.first().map(|s| (*s).to_owned());
-    match tank.images.import_from_url(who, id, uri.to_owned(), store).await {
+    let started = if method == "glance-direct" {
+        tank.images.import_staged(who, id, store).await
+    } else {
+        let uri = body["method"]["uri"]
+            .as_str()
+            .ok_or_else(|| ApiError::bad_request("web-download needs the image's \"uri\" in \"method\""))?;
+        tank.images.import_from_url(who, id, uri.to_owned(), store).await
+    };
+    match started {
         Ok(_) => {
             let mut r = Response::new(full(Bytes::new()));
             *r.status_mut() = StatusCode::ACCEPTED;
@@ -105,6 +118,7 @@ fn allowed(segments: &[&str]) -> Option<&'static [Method]> {
         ["images"] => &[Method::GET, Method::POST],
         ["images", _] => &[Method::GET, Method::PATCH, Method::DELETE],
         ["images", _, "file"] => &[Method::GET, Method::PUT],
+        ["images", _, "stage"] => &[Method::PUT],
         ["images", _, "tags", _] => &[Method::PUT, Method::DELETE],
         ["images", _, "members"] => &[Method::GET, Method::POST],
         ["images", _, "members", _] => &[Method::GET, Method::PUT, Method::DELETE],
@@ -166,7 +180,8 @@ pub async fn route(
             images.delete(who, id(i)?).await.map_err(ApiError::v2)?;
             Ok(no_content())
         }
-        (Method::PUT, ["images", i, "file"]) => upload(tank, who, id(i)?, req).await,
+        (Method::PUT, ["images", i, "file"]) => upload(tank, who, id(i)?, req, Target::File).await,
+        (Method::PUT, ["images", i, "stage"]) => upload(tank, who, id(i)?, req, Target::Stage).await,
         (Method::GET, ["images", i, "file"]) => download(tank, who, id(i)?, req.headers()).await,
         (Method::PUT, ["images", i, "tags", tag]) => {
             images.add_tag(who, id(i)?, tag).await.map_err(ApiError::v2)?;
@@ -233,7 +248,7 @@ pub async fn route(
             let doc = json!({"import-methods": {
                 "description": "Import methods available.",
                 "type": "array",
-                "value": IMPORT_METHODS,
+                "value": import_methods(tank),
             }});
             Ok(json_response(StatusCode::OK, doc.to_string()))
         }
@@ -317,7 +332,7 @@ async fn create(
     }
     let image = tank.images.create(who, new, None).await.map_err(ApiError::v2)?;
     let mut r = image_json(tank, StatusCode::CREATED, &image);
-    if let Ok(methods) = HeaderValue::from_str(&IMPORT_METHODS.join(",")) {
+    if let Ok(methods) = HeaderValue::from_str(&import_methods(tank).join(",")) {
         r.headers_mut().insert("openstack-image-import-methods", methods);
     }
     if let Ok(v) = HeaderValue::from_str(&format!("{base}{}", view::image_path(image.id))) {
@@ -384,12 +399,22 @@ fn size_header(headers: &HeaderMap, name: &str) -> Result<Option<u64>, ApiError>
     }
 }
 
-/// `PUT /v2/images/{id}/file`: streamed, sized or chunked.
+/// Where a `PUT` of data goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// `/file`: the image's data.
+    File,
+    /// `/stage`: staged for a glance-direct import.
+    Stage,
+}
+
+/// `PUT /v2/images/{id}/file` and `/stage`: streamed, sized or chunked.
 async fn upload(
     tank: &Tank,
     who: &Caller,
     id: ImageId,
     req: Request<Incoming>,
+    target: Target,
 ) -> Result<Response<ResponseBody>, ApiError> {
     let (parts, body) = req.into_parts();
     // Dropped unread when the request is refused: see `Unread`.
@@ -417,7 +442,11 @@ async fn upload(
     let length = transport.or(declared).or(if chunked { None } else { Some(0) });
     let store = parts.headers.get("x-image-meta-store").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let data = Data { source: Source::Stream { body: body.into_stream(), length }, store };
-    tank.images.upload(who, id, data).await.map_err(ApiError::v2)?;
+    let done = match target {
+        Target::File => tank.images.upload(who, id, data).await,
+        Target::Stage => tank.images.stage(who, id, data).await,
+    };
+    done.map_err(ApiError::v2)?;
     Ok(no_content())
 }
 

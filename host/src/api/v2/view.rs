@@ -68,6 +68,7 @@ pub fn image(image: &Image, shown: Shown) -> Value {
         let list: Vec<Value> = image
             .locations
             .iter()
+            .filter(|l| !l.is_staged())
             .map(|l| {
                 let mut metadata = serde_json::Map::new();
                 if let Some(store) = &l.store {
@@ -79,7 +80,8 @@ pub fn image(image: &Image, shown: Shown) -> Value {
         out.insert("locations".into(), Value::Array(list));
     }
     // The stores holding the data, by id (multistore): names only, never a location.
-    let stores: Vec<&str> = image.locations.iter().filter_map(|l| l.store.as_deref()).collect();
+    let stores: Vec<&str> =
+        image.locations.iter().filter(|l| !l.is_staged()).filter_map(|l| l.store.as_deref()).collect();
     if !stores.is_empty() {
         out.insert("stores".into(), json!(stores.join(",")));
     }
