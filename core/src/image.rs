@@ -135,6 +135,41 @@ impl ImageLocation {
     }
 }
 
+/// The names of an image's attributes in any API (v2's base attributes and links, v1's
+/// fields, the reserved names): never custom properties, so that no property can pose as
+/// an attribute (a forged `direct_url` or `locations` would send Nova to other data).
+pub const ATTRIBUTE_NAMES: &[&str] = &[
+    "checksum",
+    "container_format",
+    "created_at",
+    "deleted",
+    "deleted_at",
+    "direct_url",
+    "disk_format",
+    "file",
+    "id",
+    "is_public",
+    "location",
+    "locations",
+    "min_disk",
+    "min_ram",
+    "name",
+    "os_hash_algo",
+    "os_hash_value",
+    "os_hidden",
+    "owner",
+    "protected",
+    "schema",
+    "self",
+    "size",
+    "status",
+    "stores",
+    "tags",
+    "updated_at",
+    "virtual_size",
+    "visibility",
+];
+
 /// The metadata key marking staged data.
 const STAGED: &str = "staged";
 

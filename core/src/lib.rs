@@ -25,7 +25,7 @@ pub use access::{Caller, Viewer};
 pub use error::Error;
 pub use format::{check_format_pair, ContainerFormat, DiskFormat};
 pub use id::ImageId;
-pub use image::{Change, Image, ImageLocation, Upload, SCHEMA};
+pub use image::{Change, Image, ImageLocation, Upload, ATTRIBUTE_NAMES, SCHEMA};
 pub use location::Location;
 pub use sharing::{Member, MemberStatus, Visibility};
 pub use status::Status;

@@ -178,7 +178,10 @@ impl TimeFilter {
             TimeField::CreatedAt => image.created_at,
             TimeField::UpdatedAt => image.updated_at,
         };
-        self.op.holds(have.cmp(&self.at))
+        // At the precision v2 shows times in (whole seconds), so that a time a client
+        // read back matches `eq:` and is not `gt:` itself.
+        let seconds = |t: Timestamp| t.unix_micros().div_euclid(1_000_000);
+        self.op.holds(seconds(have).cmp(&seconds(self.at)))
     }
 }
 
@@ -243,7 +246,7 @@ fn by_key(key: SortKey, a: &Image, b: &Image) -> Ordering {
         SortKey::DiskFormat => a.disk_format.map(|d| d.as_str()).cmp(&b.disk_format.map(|d| d.as_str())),
         SortKey::ContainerFormat => a.container_format.map(|c| c.as_str()).cmp(&b.container_format.map(|c| c.as_str())),
         SortKey::Size => a.size.cmp(&b.size),
-        SortKey::CreatedAt => Ordering::Equal,
+        SortKey::CreatedAt => a.created_at.cmp(&b.created_at),
         SortKey::UpdatedAt => a.updated_at.cmp(&b.updated_at),
     }
 }
@@ -376,14 +379,25 @@ impl ListQuery {
 
     /// Answers the query from every image the driver has, by scanning. `marker_image` is
     /// the marker's record, which the driver looked up (`None` when there is no marker).
+    ///
+    /// Memory is bounded by the page, not by `all`: the best images so far are kept, and
+    /// cut back to the page whenever they grow to twice it.
     pub fn page(&self, all: impl IntoIterator<Item = Image>, marker_image: Option<&Image>) -> Vec<Image> {
-        let mut hits: Vec<Image> = all
-            .into_iter()
-            .filter(|i| self.matches(i))
-            .filter(|i| marker_image.is_none_or(|m| self.compare(i, m) == Ordering::Greater))
-            .collect();
-        hits.sort_by(|a, b| self.compare(a, b));
-        hits.truncate(self.limit as usize);
+        let limit = self.limit as usize;
+        let mut hits: Vec<Image> = Vec::new();
+        let cut = |hits: &mut Vec<Image>| {
+            hits.sort_by(|a, b| self.compare(a, b));
+            hits.truncate(limit);
+        };
+        for image in all {
+            if self.matches(&image) && marker_image.is_none_or(|m| self.compare(&image, m) == Ordering::Greater) {
+                hits.push(image);
+                if hits.len() >= limit.saturating_mul(2).max(64) {
+                    cut(&mut hits);
+                }
+            }
+        }
+        cut(&mut hits);
         hits
     }
 }
@@ -570,18 +584,17 @@ mod tests {
         let p1 = q.page(images.clone(), None);
         let p2 = q.page(images.clone(), p1.last());
         assert_eq!(p2.iter().map(|i| i.size).collect::<Vec<_>>(), [10, 5]);
+        // Times compare at whole seconds, the precision v2 shows them in.
+        let second = |n: i64| Timestamp::from_unix_micros(n * 1_000_000 + 123);
+        let mut timed = images.clone();
+        for (n, i) in timed.iter_mut().enumerate() {
+            i.created_at = second(n as i64);
+        }
         let mut q = ListQuery::new(Viewer::admin());
-        q.filters.times.push(TimeFilter {
-            field: TimeField::CreatedAt,
-            op: Cmp::Gte,
-            at: Timestamp::from_unix_micros(2),
-        });
-        q.filters.times.push(TimeFilter {
-            field: TimeField::CreatedAt,
-            op: Cmp::Neq,
-            at: Timestamp::from_unix_micros(4),
-        });
-        let created: Vec<i64> = q.page(images.clone(), None).iter().map(|i| i.created_at.unix_micros()).collect();
+        q.filters.times.push(TimeFilter { field: TimeField::CreatedAt, op: Cmp::Gte, at: second(2) });
+        let neq = Timestamp::from_unix_micros(4_000_000);
+        q.filters.times.push(TimeFilter { field: TimeField::CreatedAt, op: Cmp::Neq, at: neq });
+        let created: Vec<i64> = q.page(timed, None).iter().map(|i| i.created_at.unix_micros() / 1_000_000).collect();
         assert_eq!(created, [5, 3, 2]);
         let mut q = ListQuery::new(Viewer::admin());
         q.filters.one_of.insert(InField::Id, [images[1].id.to_string(), images[4].id.to_string()].into());
@@ -589,6 +602,20 @@ mod tests {
         assert_eq!(ids, [images[4].id, images[1].id]);
         q.filters.one_of.insert(InField::Name, ["even".to_string()].into());
         assert_eq!(q.page(images.clone(), None).iter().map(|i| i.id).collect::<Vec<_>>(), [images[4].id]);
+    }
+
+    #[test]
+    fn a_page_of_many_is_the_best_of_them_and_created_at_can_lead_a_sort() {
+        let images: Vec<Image> = (0..500).map(|n| image((n * 7919) % 500, true, None)).collect();
+        let mut q = ListQuery::new(Viewer::admin());
+        q.limit = 3;
+        let created: Vec<i64> = q.page(images.clone(), None).iter().map(|i| i.created_at.unix_micros()).collect();
+        assert_eq!(created, [499, 498, 497], "cutting back as it goes keeps the best");
+        q.sort_key = SortKey::CreatedAt;
+        q.sort_dir = SortDir::Asc;
+        q.then_by = vec![(SortKey::Name, SortDir::Desc)];
+        let created: Vec<i64> = q.page(images, None).iter().map(|i| i.created_at.unix_micros()).collect();
+        assert_eq!(created, [0, 1, 2], "created_at leads when it is the first key");
     }
 
     #[test]

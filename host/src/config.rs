@@ -91,6 +91,10 @@ pub struct ApiSettings {
     pub upload_lease_secs: u64,
     /// The most tags one image may have (`image_tag_quota`).
     pub image_tag_quota: usize,
+    /// The most custom properties one image may have (`image_property_quota`).
+    pub image_property_quota: usize,
+    /// The most members one image may have (`image_member_quota`).
+    pub image_member_quota: usize,
     /// The disk formats clients may set (`disk_formats`), Glance's list by default.
     pub disk_formats: Vec<tank_core::DiskFormat>,
     /// The container formats clients may set (`container_formats`).
@@ -125,6 +129,8 @@ impl Default for ApiSettings {
             node_id: None,
             upload_lease_secs: 60,
             image_tag_quota: 128,
+            image_property_quota: 128,
+            image_member_quota: 128,
             disk_formats: tank_core::DiskFormat::ALL.to_vec(),
             container_formats: tank_core::ContainerFormat::ALL.to_vec(),
             public_endpoint: None,
@@ -168,6 +174,8 @@ struct Raw {
     node_id: Option<String>,
     upload_lease_secs: Option<u64>,
     image_tag_quota: Option<usize>,
+    image_property_quota: Option<usize>,
+    image_member_quota: Option<usize>,
     disk_formats: Option<Vec<String>>,
     container_formats: Option<Vec<String>>,
     public_endpoint: Option<String>,
@@ -245,6 +253,8 @@ impl Config {
             node_id: raw.node_id,
             upload_lease_secs: raw.upload_lease_secs.unwrap_or(defaults.upload_lease_secs),
             image_tag_quota: raw.image_tag_quota.unwrap_or(defaults.image_tag_quota),
+            image_property_quota: raw.image_property_quota.unwrap_or(defaults.image_property_quota),
+            image_member_quota: raw.image_member_quota.unwrap_or(defaults.image_member_quota),
             disk_formats: formats(raw.disk_formats, "disk_formats", path)?.unwrap_or(defaults.disk_formats),
             container_formats: formats(raw.container_formats, "container_formats", path)?
                 .unwrap_or(defaults.container_formats),
@@ -329,6 +339,8 @@ impl Config {
             node_id: self.node_id(),
             upload_lease: std::time::Duration::from_secs(self.api.upload_lease_secs),
             image_tag_quota: self.api.image_tag_quota,
+            image_property_quota: self.api.image_property_quota,
+            image_member_quota: self.api.image_member_quota,
             page_max: self.api.api_limit_max,
             disk_formats: self.api.disk_formats.clone(),
             container_formats: self.api.container_formats.clone(),

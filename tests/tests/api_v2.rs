@@ -730,3 +730,83 @@ fn glance_direct_stages_then_imports_and_keeps_nothing_staged() {
     assert_eq!(r.status, 403, "{}", r.error_message());
     assert!(r.error_message().contains("staging_store"), "{}", r.error_message());
 }
+
+#[test]
+fn what_the_review_found_stays_fixed() {
+    let a = api("image_property_quota = 3");
+    let s = &a.server;
+    // A v1 property may not pose as a v2 attribute (a forged direct_url would send Nova
+    // to another image's data).
+    let r = s.send(
+        "POST",
+        "/v1/images",
+        &[("x-image-meta-property-direct_url", "rbd://forged/images/x/snap")],
+        Bytes::new(),
+    );
+    assert_eq!(r.status, 403, "{}", r.error_message());
+    let r = s.send("POST", "/v1/images", &[("x-image-meta-property-locations", "[]")], Bytes::new());
+    assert_eq!(r.status, 403);
+
+    // Formats describe the data: fixed once it is there.
+    let image = create(s, &[], json!({"name": "f", "disk_format": "raw", "container_format": "bare"}));
+    let id = image["id"].as_str().unwrap();
+    assert_eq!(
+        patch(s, id, &[], json!([{"op": "replace", "path": "/disk_format", "value": "qcow2"}])).status,
+        200,
+        "queued: free"
+    );
+    upload(s, id, &[], b"qcow2 bytes".to_vec());
+    let r = patch(s, id, &[], json!([{"op": "replace", "path": "/disk_format", "value": "raw"}]));
+    assert_eq!(r.status, 403, "{}", r.error_message());
+    assert!(r.error_message().contains("disk_format"), "{}", r.error_message());
+
+    // Ranges of an empty image, and a range end that would overflow.
+    let empty = create(s, &[], json!({"name": "e", "disk_format": "raw", "container_format": "bare"}));
+    let empty = empty["id"].as_str().unwrap();
+    upload(s, empty, &[], Vec::new());
+    for spec in ["bytes=0-", "bytes=-5"] {
+        let r = s.send("GET", &format!("/v2/images/{empty}/file"), &[("range", spec)], Bytes::new());
+        assert_eq!((r.status, r.header("content-range")), (416, Some("bytes */0")), "{spec}");
+    }
+    let r = s.send("GET", &format!("/v2/images/{id}/file"), &[("range", "bytes=0-18446744073709551615")], Bytes::new());
+    assert_eq!((r.status, r.body.len()), (206, 11));
+    assert_eq!(r.header("content-range"), Some("bytes 0-10/11"));
+
+    // Quotas: 413 past image_property_quota.
+    let r = patch(
+        s,
+        id,
+        &[],
+        json!([{"op": "add", "path": "/a", "value": "1"}, {"op": "add", "path": "/b", "value": "2"},
+               {"op": "add", "path": "/c", "value": "3"}, {"op": "add", "path": "/d", "value": "4"}]),
+    );
+    assert_eq!(r.status, 413, "{}", r.error_message());
+    assert!(r.error_message().contains("image_property_quota"), "{}", r.error_message());
+
+    // v1's can_share gives no right to share further in v2.
+    let owner = tenant("owner");
+    let shared = create(s, &owner, json!({"name": "s", "disk_format": "raw", "container_format": "bare"}));
+    let shared = shared["id"].as_str().unwrap();
+    let r = s.send(
+        "PUT",
+        &format!("/v1/images/{shared}/members/friend"),
+        &with(owner.clone(), &[JSON]),
+        json!({"member": {"can_share": true}}).to_string(),
+    );
+    assert_eq!(r.status, 204);
+    let friend = with(tenant("friend"), &[JSON]);
+    let r = s.send("POST", &format!("/v2/images/{shared}/members"), &friend, json!({"member": "third"}).to_string());
+    assert_eq!(r.status, 404, "{}", r.error_message());
+    assert_eq!(s.send("DELETE", &format!("/v2/images/{shared}/members/friend"), &friend, Bytes::new()).status, 404);
+
+    // A read-only store is refused before anything changes.
+    let d = Deployment::new();
+    d.install("http");
+    d.config("[store.http]\n");
+    let s = d.start();
+    let image = create(&s, &[], json!({"name": "h", "disk_format": "raw", "container_format": "bare"}));
+    let id = image["id"].as_str().unwrap();
+    let r = upload(&s, id, &[("x-image-meta-store", "http")], b"x".to_vec());
+    assert_eq!(r.status, 400, "{}", r.error_message());
+    assert_eq!(s.get(&format!("/v2/images/{id}")).json()["status"], "queued", "nothing changed");
+}

@@ -136,15 +136,27 @@ impl Inner {
         })
     }
 
+    /// The store to write into: `name`, or the default. A store whose locations are
+    /// external (http) only reads: it is refused before anything changes.
     fn pick_store(&self, name: Option<&str>) -> Result<Arc<StoreEntry>> {
         let found = match name {
             None => self.stores.default_store(),
             Some(n) => self.stores.named(n),
         };
-        found.cloned().ok_or_else(|| ImageError::UnknownStore {
+        let store = found.cloned().ok_or_else(|| ImageError::UnknownStore {
             name: name.unwrap_or("(default)").to_owned(),
             available: self.stores.describe(),
-        })
+        })?;
+        if store.external {
+            return Err(ImageError::Invalid {
+                field: "store",
+                reason: format!(
+                    "store {} is read-only: it reads images at their URLs; name a store that keeps data",
+                    store.names[0]
+                ),
+            });
+        }
+        Ok(store)
     }
 
     /// The store that reads `url`, a URL a client gave: one whose locations are external
@@ -903,7 +915,11 @@ impl Images {
     /// one is refused; delete the image instead.
     pub async fn remove_from_store(&self, who: &Caller, id: ImageId, store: &str) -> Result<Image> {
         let inner = &self.inner;
-        let entry = inner.pick_store(Some(store))?;
+        let entry = inner
+            .stores
+            .named(store)
+            .cloned()
+            .ok_or_else(|| ImageError::UnknownStore { name: store.to_owned(), available: inner.stores.describe() })?;
         let mut removed = None;
         let record = inner
             .modify(who, id, Deleted::Hide, None, |image| {
@@ -952,7 +968,8 @@ impl Images {
             return Err(ImageError::NoData { image: id, status: image.status.clone() });
         };
         let range = range.unwrap_or_default();
-        if range.offset > 0 && range.offset >= image.size {
+        // A range of an empty image is never satisfiable (RFC 9110): no byte is there.
+        if range != Range::default() && (range.offset >= image.size || image.size == 0) {
             return Err(ImageError::RangeNotSatisfiable { size: image.size });
         }
         let left = image.size - range.offset.min(image.size);

@@ -282,6 +282,15 @@ pub enum ImageError {
         /// Which limit.
         which: SizeLimit,
     },
+    /// An image would have more tags, properties or members than its quota allows.
+    TooMany {
+        /// `tags`, `properties` or `members`.
+        what: &'static str,
+        /// The quota.
+        limit: usize,
+        /// The setting that sets it.
+        setting: &'static str,
+    },
     /// Data arriving went past `image_size_cap`.
     CapExceeded {
         /// `image_size_cap`.
@@ -434,6 +443,9 @@ impl fmt::Display for ImageError {
             }
             ImageError::TooLarge { size, limit, which: SizeLimit::ImageSizeCap } => {
                 write!(f, "the image's {size} bytes are more than image_size_cap ({limit} bytes); nothing was created")
+            }
+            ImageError::TooMany { what, limit, setting } => {
+                write!(f, "an image may have at most {limit} {what} ({setting})")
             }
             ImageError::CapExceeded { cap } => {
                 write!(f, "the image is larger than image_size_cap ({cap} bytes); nothing was kept")

@@ -157,6 +157,10 @@ pub struct Settings {
     pub upload_lease: Duration,
     /// The most tags one image may have (`image_tag_quota`).
     pub image_tag_quota: usize,
+    /// The most custom properties one image may have (`image_property_quota`).
+    pub image_property_quota: usize,
+    /// The most members one image may have (`image_member_quota`).
+    pub image_member_quota: usize,
     /// The largest page a registry list is asked for when the service gathers every
     /// page itself (`api_limit_max`).
     pub page_max: u32,
@@ -179,6 +183,8 @@ impl Default for Settings {
             node_id: "tank".into(),
             upload_lease: Duration::from_secs(60),
             image_tag_quota: 128,
+            image_property_quota: 128,
+            image_member_quota: 128,
             page_max: 1000,
             disk_formats: DiskFormat::ALL.to_vec(),
             container_formats: ContainerFormat::ALL.to_vec(),

@@ -125,6 +125,18 @@ impl Inner {
         let target = Target { image, member: None };
         let mut kept = Vec::with_capacity(changes.len());
         for change in changes {
+            // The formats say what the data is: they change only before it is there.
+            let before_data = |i: &&Image| matches!(i.status, Status::Queued | Status::Uploading);
+            if let Some(image) = image.filter(|i| mode == Mode::Client && !before_data(i)) {
+                let field = match &change {
+                    Change::DiskFormat(f) if *f != image.disk_format => Some("disk_format"),
+                    Change::ContainerFormat(f) if *f != image.container_format => Some("container_format"),
+                    _ => None,
+                };
+                if let Some(field) = field {
+                    return Err(fixed(image, field));
+                }
+            }
             match &change {
                 Change::Owner(_) if !who.is_admin => continue,
                 c if c.is_record_change() && mode == Mode::Client => {
@@ -172,6 +184,9 @@ impl Inner {
                 {
                     return Err(reserved(key));
                 }
+                Change::SetProperty(key, _) if mode == Mode::Client && is_attribute(key) => {
+                    return Err(attribute(key));
+                }
                 Change::ReplaceProperties(all) if mode == Mode::Client => {
                     // The server's own properties stay what they are through a replace.
                     let current = image.map(|i| &i.properties);
@@ -186,6 +201,11 @@ impl Inner {
                         .find(|k| k.starts_with(crate::RESERVED_PREFIX) && current.is_none_or(|c| !c.contains_key(*k)))
                     {
                         return Err(reserved(key));
+                    }
+                    if let Some(key) =
+                        all.keys().find(|k| is_attribute(k) && current.is_none_or(|c| !c.contains_key(*k)))
+                    {
+                        return Err(attribute(key));
                     }
                     kept.push(Change::ReplaceProperties(all));
                     continue;
@@ -202,15 +222,24 @@ impl Inner {
     /// Applies `changes` to `image` and checks the limits the result must keep.
     pub(crate) fn apply(&self, image: &mut Image, changes: &[Change]) -> Result<()> {
         image.apply(changes, now())?;
-        if image.tags.len() > self.settings.image_tag_quota {
-            return Err(ImageError::Invalid {
-                field: "tags",
-                reason: format!(
-                    "an image may have at most {} tags (image_tag_quota); it would have {}",
-                    self.settings.image_tag_quota,
-                    image.tags.len()
-                ),
-            });
+        let s = &self.settings;
+        if image.tags.len() > s.image_tag_quota {
+            return Err(ImageError::TooMany { what: "tags", limit: s.image_tag_quota, setting: "image_tag_quota" });
+        }
+        // The server's own properties do not count against the client's quota.
+        let properties = image.properties.keys().filter(|k| !k.starts_with(crate::RESERVED_PREFIX)).count();
+        if properties > s.image_property_quota {
+            let limit = s.image_property_quota;
+            return Err(ImageError::TooMany { what: "properties", limit, setting: "image_property_quota" });
+        }
+        Ok(())
+    }
+
+    /// Checks `image`'s members against `image_member_quota`.
+    fn check_member_quota(&self, image: &Image) -> Result<()> {
+        let limit = self.settings.image_member_quota;
+        if image.members.len() > limit {
+            return Err(ImageError::TooMany { what: "members", limit, setting: "image_member_quota" });
         }
         Ok(())
     }
@@ -261,6 +290,24 @@ fn not_enabled<T: std::fmt::Display>(field: &'static str, value: &str, enabled: 
         field,
         reason: format!("{value:?} is not enabled on this server; it accepts {} ({field}s)", list.join(", ")),
     }
+}
+
+/// v2's sharing is the owner's: a v1 `can_share` member is refused as if the image were
+/// not there, as E0 refused sharing.
+fn owner_only(who: &Caller, image: &Image) -> Result<()> {
+    if who.viewer().can_modify(image) {
+        Ok(())
+    } else {
+        Err(ImageError::NotFound(image.id))
+    }
+}
+
+fn is_attribute(key: &str) -> bool {
+    tank_core::ATTRIBUTE_NAMES.contains(&key)
+}
+
+fn attribute(key: &str) -> ImageError {
+    ImageError::NotAllowed(format!("{key:?} is an image attribute, not a custom property; set the attribute itself"))
 }
 
 fn reserved(key: &str) -> ImageError {
@@ -415,6 +462,7 @@ impl Images {
                         true
                     }
                 };
+                self.inner.check_member_quota(image)?;
                 Ok(changed)
             })
             .await?;
@@ -429,6 +477,7 @@ impl Images {
         let mut offered = None;
         self.inner
             .change_members(who, id, &[Action::AddMember], Some(member), |image| {
+                owner_only(who, image)?;
                 if image.visibility != Visibility::Shared {
                     return Err(ImageError::NotAllowed(format!(
                         "image {id} is {}: only images with visibility shared have members; set it to shared first",
@@ -441,10 +490,27 @@ impl Images {
                 let m = Member::new(member, false, now());
                 offered = Some(m.clone());
                 image.members.push(m);
+                self.inner.check_member_quota(image)?;
                 Ok(true)
             })
             .await?;
         offered.ok_or_else(|| ImageError::Internal("the membership was not written".into()))
+    }
+
+    /// Withdraws the offer of image `id` to `member` as v2 does: the owner's (or an
+    /// admin's) call only; v1's `can_share` gives no such right in v2.
+    pub async fn withdraw(&self, who: &Caller, id: ImageId, member: &str) -> Result<()> {
+        self.inner
+            .change_members(who, id, &[Action::DeleteMember], Some(member), |image| {
+                owner_only(who, image)?;
+                let before = image.members.len();
+                image.members.retain(|m| m.member_id != member);
+                if image.members.len() == before {
+                    return Err(ImageError::MemberNotFound { image: id, member: member.into() });
+                }
+                Ok(true)
+            })
+            .await
     }
 
     /// Stops sharing image `id` with `member`.

@@ -96,6 +96,7 @@ impl ApiError {
             }
             ImageError::TooLarge { which: SizeLimit::ImageSizeCap, .. }
             | ImageError::CapExceeded { .. }
+            | ImageError::TooMany { .. }
             | ImageError::OverQuota { .. } => (StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
             ImageError::SizeMismatch(m) => (StatusCode::BAD_REQUEST, match m {
                 Mismatch::MoreThan { declared } => {

@@ -83,6 +83,7 @@ impl RegistryError {
             ImageError::BadTransition { .. }
             | ImageError::Invalid { .. }
             | ImageError::TooLarge { .. }
+            | ImageError::TooMany { .. }
             | ImageError::SizeMismatch(_)
             | ImageError::ChecksumMismatch { .. }
             | ImageError::Interrupted(_)

@@ -112,7 +112,8 @@ fn json<T: serde::Serialize + ?Sized>(v: &T) -> String {
 }
 
 fn at(n: i64) -> Timestamp {
-    Timestamp::from_unix_micros(1_600_000_000_000_000 + n * 1_000)
+    // Whole seconds apart: v2's time filters compare at the precision they show.
+    Timestamp::from_unix_micros(1_600_000_000_000_000 + n * 1_000_000)
 }
 
 /// Image number `n` of a varied set: names repeat (so sorts need their tie-breakers),

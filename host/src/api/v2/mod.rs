@@ -236,7 +236,7 @@ pub async fn route(
             Ok(json_response(StatusCode::OK, view::member(id, &m).to_string()))
         }
         (Method::DELETE, ["images", i, "members", member]) => {
-            images.remove_member(who, id(i)?, member).await.map_err(ApiError::v2)?;
+            images.withdraw(who, id(i)?, member).await.map_err(ApiError::v2)?;
             Ok(no_content())
         }
         (Method::DELETE, ["stores", store, i]) => {
@@ -477,7 +477,7 @@ async fn download(
     let wanted = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).and_then(parse_range);
     let range = match wanted {
         None => None,
-        Some((Some(first), last)) => Some(Range { offset: first, length: last.map(|l| l - first + 1) }),
+        Some((Some(first), last)) => Some(Range { offset: first, length: last.map(|l| (l - first).saturating_add(1)) }),
         Some((None, Some(suffix))) => {
             // The last `suffix` bytes: the size is needed to know where they start.
             let image = tank.images.get(who, id).await.map_err(ApiError::v2)?.value;
@@ -494,6 +494,10 @@ async fn download(
         Err(ImageError::RangeNotSatisfiable { size }) => return Err(unsatisfiable(size)),
         Err(e) => return Err(ApiError::v2(e)),
     };
+    if range.is_some() && image.size == 0 {
+        // No byte of an empty image is there to send (RFC 9110).
+        return Err(unsatisfiable(0));
+    }
     let length = data.remaining().unwrap_or(image.size);
     let mut r = Response::new(body::download_body(data));
     let h = r.headers_mut();
@@ -504,7 +508,7 @@ async fn download(
         h.insert("content-md5", sum);
     }
     if let Some(range) = range {
-        let last = (range.offset + length).saturating_sub(1);
+        let last = range.offset.saturating_add(length).saturating_sub(1);
         if let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{last}/{}", range.offset, image.size)) {
             h.insert(header::CONTENT_RANGE, v);
         }

@@ -27,7 +27,9 @@ pub struct Shown {
 pub fn image(image: &Image, shown: Shown) -> Value {
     let mut out = Map::new();
     // Custom properties first: a v1 property named like a base attribute never hides it.
-    for (key, value) in &image.properties {
+    // A property named like an attribute (one an older server let in) is never shown: it
+    // could pose as `direct_url` or `locations`.
+    for (key, value) in image.properties.iter().filter(|(k, _)| !tank_core::ATTRIBUTE_NAMES.contains(&k.as_str())) {
         out.insert(key.clone(), json!(value));
     }
     let has_data = image.location().is_some() || image.size > 0;
@@ -111,9 +113,11 @@ mod tests {
         let mut i = Image::new(ImageId::random(), Timestamp::from_unix_micros(1_331_632_800_000_123));
         i.properties.insert("name".into(), "from v1".into());
         i.properties.insert("owner_specified.openstack.md5".into(), "abc".into());
+        i.properties.insert("direct_url".into(), "rbd://forged".into());
         let v = image(&i, Shown::default());
         assert_eq!(v["name"], Value::Null, "the base attribute, not the property");
         assert_eq!(v["owner_specified.openstack.md5"], "abc");
+        assert!(v.get("direct_url").is_none(), "a property never poses as an attribute: {v}");
         assert_eq!(v["size"], Value::Null, "a queued image has no size yet");
         assert_eq!(v["created_at"], "2012-03-13T10:00:00Z");
         assert_eq!(v["file"], format!("/v2/images/{}/file", i.id));
