@@ -204,7 +204,7 @@ def wait_for(get, want, what):
     raise AssertionError("%s: still %s, not %s" % (what, status, want))
 
 
-def scenario_web_download():
+def scenario_import():
     # The file to import is served by nginx; its URL comes in the environment.
     uri, md5 = os.environ["TANK_IMPORT_URI"], os.environ["TANK_IMPORT_MD5"]
     g = glance("alice")
@@ -225,10 +225,28 @@ def scenario_web_download():
     wait_for(lambda: conn.image.get_image(sdk_img.id).status, "active", "openstacksdk web-download")
     expect(conn.image.get_image(sdk_img.id).checksum == md5, "sdk import checksum")
     conn.image.delete_image(sdk_img)
+    # glance-direct: glanceclient stages then imports; openstacksdk and the openstack CLI
+    # do both steps for `use_import` / `--import`.
+    path = make_file("staged.img", 1024 * 1024 + 11, "staged")
+    staged_md5, _ = digests(path)
+    img = g.images.create(name="gc-staged", disk_format="raw", container_format="bare")
+    with open(path, "rb") as f:
+        g.images.stage(img["id"], f)
+    expect(g.images.get(img["id"])["status"] == "uploading", "staged")
+    g.images.image_import(img["id"], method="glance-direct")
+    wait_for(lambda: g.images.get(img["id"])["status"], "active", "glanceclient glance-direct")
+    expect(g.images.get(img["id"])["checksum"] == staged_md5, "glance-direct checksum")
+    g.images.delete(img["id"])
+    sdk_img = conn.image.create_image(
+        name="sdk-staged", filename=path, disk_format="raw", container_format="bare", use_import=True, wait=True
+    )
+    wait_for(lambda: conn.image.get_image(sdk_img.id).status, "active", "openstacksdk use_import")
+    expect(conn.image.get_image(sdk_img.id).checksum == staged_md5, "use_import checksum")
+    conn.image.delete_image(sdk_img)
 
 
 SCENARIOS = {
-    "web-download": scenario_web_download,
+    "import": scenario_import,
     "glanceclient": scenario_glanceclient,
     "openstacksdk": scenario_openstacksdk,
     "openstack-cli": scenario_openstack_cli,
