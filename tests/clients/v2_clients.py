@@ -243,6 +243,16 @@ def scenario_import():
     wait_for(lambda: conn.image.get_image(sdk_img.id).status, "active", "openstacksdk use_import")
     expect(conn.image.get_image(sdk_img.id).checksum == staged_md5, "use_import checksum")
     conn.image.delete_image(sdk_img)
+    env = dict(os.environ, OS_AUTH_TYPE="none", OS_ENDPOINT=ENDPOINT)
+    cli = os.path.join(os.path.dirname(sys.executable), "openstack")
+    done = subprocess.run(
+        [cli, "image", "create", "--import", "--disk-format", "raw", "--container-format", "bare", "--file", path,
+         "-f", "value", "-c", "id", "cli-staged"], env=env, capture_output=True, text=True)
+    expect(done.returncode == 0, "openstack image create --import: " + done.stderr)
+    cli_id = done.stdout.strip()
+    wait_for(lambda: g.images.get(cli_id)["status"], "active", "openstack image create --import")
+    expect(g.images.get(cli_id)["checksum"] == staged_md5, "--import checksum")
+    g.images.delete(cli_id)
 
 
 SCENARIOS = {
