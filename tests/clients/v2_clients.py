@@ -250,9 +250,10 @@ def scenario_import():
          "-f", "value", "-c", "id", "cli-staged"], env=env, capture_output=True, text=True)
     expect(done.returncode == 0, "openstack image create --import: " + done.stderr)
     cli_id = done.stdout.strip()
-    wait_for(lambda: g.images.get(cli_id)["status"], "active", "openstack image create --import")
-    expect(g.images.get(cli_id)["checksum"] == staged_md5, "--import checksum")
-    g.images.delete(cli_id)
+    # The CLI ran without identity headers: the image is the noauth admin's, as is conn.
+    wait_for(lambda: conn.image.get_image(cli_id).status, "active", "openstack image create --import")
+    expect(conn.image.get_image(cli_id).checksum == staged_md5, "--import checksum")
+    conn.image.delete_image(cli_id)
 
 
 SCENARIOS = {
