@@ -220,3 +220,72 @@ fn a_second_process_started_with_a_running_servers_config_fails_on_the_port_and_
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["image"]["checksum"], md5_hex(&bytes));
 }
+
+/// An http server on a free loopback port that announces `size` bytes and sends them
+/// slowly (64 KiB every 20 ms): an import from it runs long enough to be cut.
+fn slow_source(size: usize) -> u16 {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut request = [0u8; 4096];
+                let _ = std::io::Read::read(&mut conn, &mut request);
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nContent-Type: application/octet-stream\r\n\r\n"
+                );
+                if conn.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                let piece = data(64 << 10, 8);
+                let mut sent = 0;
+                while sent < size {
+                    let n = piece.len().min(size - sent);
+                    if conn.write_all(&piece[..n]).is_err() {
+                        return;
+                    }
+                    sent += n;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn kill_9_during_an_import_leaves_it_queued_with_the_failure_named_and_no_orphaned_data() {
+    let port = slow_source(64 * MIB);
+    let d = Deployment::new();
+    d.install("http");
+    d.config(&format!(
+        "[import_filtering_opts]\nallowed_hosts = [\"127.0.0.1\"]\nallowed_ports = [{port}]\n[store.http]\n"
+    ));
+    let s = d.start();
+    let create = s.send(
+        "POST",
+        "/v2/images",
+        &[("content-type", "application/json")],
+        json!({"name": "cut import", "disk_format": "raw", "container_format": "bare"}).to_string(),
+    );
+    let id = create.json()["id"].as_str().unwrap().to_owned();
+    let body = json!({"method": {"name": "web-download", "uri": format!("http://127.0.0.1:{port}/disk.img")}});
+    let r =
+        s.send("POST", &format!("/v2/images/{id}/import"), &[("content-type", "application/json")], body.to_string());
+    assert_eq!(r.status, 202, "{}", r.error_message());
+    assert_eq!(s.get(&format!("/v2/images/{id}")).json()["status"], "importing");
+    wait_until(Duration::from_secs(30), "the import's partial data", || {
+        d.data_files().iter().any(|f| f.ends_with(".partial"))
+    });
+    s.crash();
+
+    // At its restart the server ends its own import: queued again, the store named,
+    // nothing in the datadir.
+    let s = d.start();
+    let image = s.get(&format!("/v2/images/{id}")).json();
+    assert_eq!(image["status"], "queued", "{image}");
+    assert_eq!(image["os_glance_failed_import"], "fs", "{image}");
+    assert!(d.data_files().is_empty(), "no orphaned data: {:?}", d.data_files());
+}
