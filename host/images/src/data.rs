@@ -366,7 +366,9 @@ impl Inner {
             let mut unstaged = Vec::new();
             image.upload = None;
             if job.in_flight == Status::Uploading {
-                // Staged: the data waits in the staging store for its import.
+                // Staged: the data waits in the staging store for its import. Its size is
+                // the image's from now on, so that the owner's quota counts it.
+                image.size = got.size;
                 image.locations.push(ImageLocation::staged(location.clone(), store.names[0].clone()));
                 image.updated_at = now();
             } else {
