@@ -707,6 +707,12 @@ fn glance_direct_stages_then_imports_and_keeps_nothing_staged() {
     assert_eq!((image["checksum"].as_str(), image["stores"].as_str()), (Some(md5_hex(&bytes).as_str()), Some("fs")));
     assert_eq!(s.get(&format!("/v2/images/{id}/file")).body, bytes);
     assert_eq!(staged_files(), 0, "the staged copy is gone once imported");
+    // The staging store is no store to choose: hidden, and refused for data.
+    let stores = s.get("/v2/info/stores").json();
+    assert!(stores["stores"].as_array().unwrap().iter().all(|st| st["id"] != "staging"), "{stores}");
+    let other = create(s, &[], json!({"name": "x", "disk_format": "raw", "container_format": "bare"}));
+    let r = upload(s, other["id"].as_str().unwrap(), &[("x-image-meta-store", "staging")], b"x".to_vec());
+    assert_eq!(r.status, 400, "{}", r.error_message());
     assert_eq!(a.deployment.data_files().len(), 1);
 
     // A staged image that is deleted takes its staged data with it.
@@ -733,7 +739,7 @@ fn glance_direct_stages_then_imports_and_keeps_nothing_staged() {
 
 #[test]
 fn what_the_review_found_stays_fixed() {
-    let a = api("image_property_quota = 3");
+    let a = api("image_property_quota = 3\nimage_member_quota = 2");
     let s = &a.server;
     // A v1 property may not pose as a v2 attribute (a forged direct_url would send Nova
     // to another image's data).
@@ -798,6 +804,11 @@ fn what_the_review_found_stays_fixed() {
     let r = s.send("POST", &format!("/v2/images/{shared}/members"), &friend, json!({"member": "third"}).to_string());
     assert_eq!(r.status, 404, "{}", r.error_message());
     assert_eq!(s.send("DELETE", &format!("/v2/images/{shared}/members/friend"), &friend, Bytes::new()).status, 404);
+
+    // v1's member list obeys image_member_quota too.
+    let many = json!({"memberships": [{"member_id": "a"}, {"member_id": "b"}, {"member_id": "c"}]});
+    let r = s.send("PUT", &format!("/v1/images/{shared}/members"), &with(owner.clone(), &[JSON]), many.to_string());
+    assert_eq!(r.status, 413, "{}", r.error_message());
 
     // A read-only store is refused before anything changes.
     let d = Deployment::new();

@@ -147,6 +147,12 @@ impl Inner {
             name: name.unwrap_or("(default)").to_owned(),
             available: self.stores.describe(),
         })?;
+        if self.settings.staging_store.as_deref().is_some_and(|staging| store.names.iter().any(|n| n == staging)) {
+            return Err(ImageError::Invalid {
+                field: "store",
+                reason: format!("store {} holds staged data only; name another store", store.names[0]),
+            });
+        }
         if store.external {
             return Err(ImageError::Invalid {
                 field: "store",
@@ -236,6 +242,23 @@ impl Inner {
         }
     }
 
+    /// Removes the data Tank wrote for `image` (its staged copy, say) when it ends
+    /// `deleted` without the delete path having removed it, logging a failure.
+    async fn remove_owned(&self, image: &Image) {
+        self.remove_staged(image.id, image.locations.iter().filter(|l| l.owned()).cloned().collect()).await;
+    }
+
+    /// Removes copies of `id`'s data the record no longer names (an import's staged
+    /// copies), logging a failure.
+    async fn remove_staged(&self, id: ImageId, copies: Vec<ImageLocation>) {
+        for copy in copies {
+            match self.stores.holding(&copy).cloned() {
+                Some(entry) => self.remove_data(&entry, &copy.url).await,
+                None => tracing::warn!(image = %id, "the store of a copy is not loaded here; the copy stays"),
+            }
+        }
+    }
+
     /// Ends upload `token` of `id` that failed: `saving` becomes `killed`, `importing`
     /// `queued` again with `os_glance_failed_import` naming the store (as Glance leaves a
     /// failed import, ready for another try), and an image deleted during the transfer
@@ -256,6 +279,9 @@ impl Inner {
                 return;
             }
             let Some(to) = failed_to(&image) else { return };
+            if to == Status::Deleted {
+                self.remove_owned(&image).await;
+            }
             fail(&mut image);
             if let Err(e) = image.set_status(to, now()) {
                 tracing::error!(image = %id, "{e}");
@@ -318,6 +344,9 @@ impl Inner {
     async fn commit(&self, job: &Job, location: Location, got: &Stored) -> Result<Image> {
         let (id, token, store) = (job.id, job.token.as_str(), &job.store);
         let mut failures = 0u32;
+        // An import's staged copies, as first read: once the commit lands (whichever
+        // path finds out), the record no longer names them and they go.
+        let mut unstaged: Option<Vec<ImageLocation>> = None;
         loop {
             let record = match self.read(id).await {
                 Ok(r) => r,
@@ -331,13 +360,18 @@ impl Inner {
                     tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(failures))).await;
                     continue;
                 }
-                Err(e) => return Err(self.abandon(job, &location, e).await),
+                Err(e) => return Err(self.abandon(job, &location, &unstaged.clone().unwrap_or_default(), e).await),
             };
             let mut image = record.value;
             let ours = image.upload.as_ref().is_some_and(|u| u.token == token);
+            if job.in_flight != Status::Uploading && unstaged.is_none() {
+                unstaged = Some(image.locations.iter().filter(|l| l.is_staged()).cloned().collect());
+            }
+            let staged = unstaged.clone().unwrap_or_default();
             if image.locations.iter().any(|l| l.url == location) {
                 // An earlier write of this commit landed although it answered an error:
                 // the data is the image's now, never to be removed here.
+                self.remove_staged(id, staged).await;
                 return Ok(image);
             }
             if image.is_deleted() || !ours || !in_flight(&image) {
@@ -358,12 +392,11 @@ impl Inner {
             match remaining.map_err(joined).and_then(|r| r) {
                 Ok(Some(left)) if got.size > left.bytes => {
                     let e = ImageError::OverQuota { left: left.bytes, quota: left.quota };
-                    return Err(self.abandon(job, &location, e).await);
+                    return Err(self.abandon(job, &location, &staged, e).await);
                 }
                 Ok(_) => {}
-                Err(e) => return Err(self.abandon(job, &location, e).await),
+                Err(e) => return Err(self.abandon(job, &location, &staged, e).await),
             }
-            let mut unstaged = Vec::new();
             image.upload = None;
             if job.in_flight == Status::Uploading {
                 // Staged: the data waits in the staging store for its import. Its size is
@@ -376,24 +409,15 @@ impl Inner {
                 image.checksum = Some(got.md5.clone());
                 image.os_hash_algo = Some(self.settings.hashing_algorithm.name().to_owned());
                 image.os_hash_value = Some(got.hash.clone());
-                unstaged = image.locations.iter().filter(|l| l.is_staged()).cloned().collect();
                 image.locations.retain(|l| !l.is_staged());
                 image.locations.push(ImageLocation::stored(location.clone(), store.names[0].clone()));
                 if let Err(e) = image.set_status(Status::Active, now()) {
-                    return Err(self.abandon(job, &location, e.into()).await);
+                    return Err(self.abandon(job, &location, &staged, e.into()).await);
                 }
             }
             match self.write(&image, record.revision).await {
                 Ok(Some(_)) => {
-                    // The staged copy is no one's now: the record no longer points at it.
-                    for staged in unstaged {
-                        match staged.store.as_deref().and_then(|s| self.stores.named(s)).cloned() {
-                            Some(entry) => self.remove_data(&entry, &staged.url).await,
-                            None => {
-                                tracing::warn!(image = %id, "the staging store is not loaded here; staged data stays")
-                            }
-                        }
-                    }
+                    self.remove_staged(id, staged).await;
                     return Ok(image);
                 }
                 Ok(None) => continue,
@@ -402,7 +426,7 @@ impl Inner {
                     tracing::warn!(image = %id, "committing the upload failed ({e}); retrying");
                     tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(failures))).await;
                 }
-                Err(e) => return Err(self.abandon(job, &location, e).await),
+                Err(e) => return Err(self.abandon(job, &location, &staged, e).await),
             }
         }
     }
@@ -411,12 +435,13 @@ impl Inner {
     /// The record goes first: once it is killed no earlier write of this commit can still
     /// land, and data a record points at (a write that answered an error but landed) is
     /// never removed.
-    async fn abandon(&self, job: &Job, location: &Location, e: ImageError) -> ImageError {
+    async fn abandon(&self, job: &Job, location: &Location, staged: &[ImageLocation], e: ImageError) -> ImageError {
         let (id, store) = (job.id, &job.store);
         self.end_failed(id, &job.token).await;
         match self.read(id).await {
             Ok(r) if r.value.locations.iter().any(|l| l.url == *location) => {
                 tracing::warn!(image = %id, "the upload's commit landed after all; its data stays");
+                self.remove_staged(id, staged.to_vec()).await;
             }
             Ok(_) | Err(ImageError::NotFound(_)) => self.remove_data(store, location).await,
             Err(read) => tracing::error!(
@@ -679,7 +704,10 @@ impl Images {
         inner.apply(&mut image, &changes)?;
         inner.check_sizes(None, declared, false)?;
         if let Some(name) = &new.store {
-            inner.pick_store(Some(name))?;
+            // Only that it exists: a location registered "in" a read-only store is v1's.
+            if inner.stores.named(name).is_none() {
+                return Err(ImageError::UnknownStore { name: name.clone(), available: inner.stores.describe() });
+            }
         }
         let prepared = match data {
             Some(d) => Some(inner.prepare(who, None, d, declared).await?),
@@ -833,10 +861,19 @@ impl Images {
         if record.value.status != Status::Queued {
             return Err(ImageError::WrongStatus { image: id, status: record.value.status, wanted: Operation::Stage });
         }
-        let data = Data { store: Some(staging), ..data };
-        let Prepared::Upload { body, store, size } = inner.prepare(who, Some(&record.value), data, None).await? else {
-            return Err(ImageError::Internal("staged data was prepared as a location".into()));
+        let Source::Stream { body, length } = data.source else {
+            return Err(ImageError::Invalid {
+                field: "data",
+                reason: "data is staged from the request's body only".into(),
+            });
         };
+        inner.check(who, Action::UploadImage, Target::image(&record.value))?;
+        let size = inner.check_sizes(length, None, false)?;
+        let store = inner
+            .stores
+            .named(&staging)
+            .cloned()
+            .ok_or_else(|| ImageError::UnknownStore { name: staging.clone(), available: inner.stores.describe() })?;
         let steps = (Status::Queued, Status::Uploading);
         tokio::spawn(inner.clone().upload(id, body, store, size, steps, None)).await.map_err(joined)?
     }
@@ -861,13 +898,11 @@ impl Images {
             });
         }
         let target = inner.pick_store(store.as_deref())?;
-        let source = inner.pick_store(Some(&staging))?;
-        if Arc::ptr_eq(&target, &source) {
-            return Err(ImageError::Invalid {
-                field: "store",
-                reason: format!("store {staging} is the staging store; import into another one"),
-            });
-        }
+        let source = inner
+            .stores
+            .named(&staging)
+            .cloned()
+            .ok_or_else(|| ImageError::UnknownStore { name: staging.clone(), available: inner.stores.describe() })?;
         let (at, from) = (staged.url.clone(), source.clone());
         let opened = tokio::task::spawn_blocking(move || {
             let size = from.store.size(at.expose())?;
@@ -1025,6 +1060,13 @@ impl Images {
                     false => continue,
                 }
             }
+            if status == Status::Uploading {
+                // Staged data: first take the image out of an import's reach, or an import
+                // starting now could make it active while its staged copy goes.
+                if !inner.move_status(id, Status::PendingDelete, |s| *s == status).await? {
+                    continue;
+                }
+            }
             for location in &owned {
                 let store = inner.stores.holding(location).cloned().ok_or_else(|| {
                     tracing::error!(image = %id, scheme = location.url.scheme(), "no loaded store holds this image's data");
@@ -1154,6 +1196,9 @@ impl Images {
                 return false;
             }
             let Some(to) = failed_to(&image) else { return false };
+            if to == Status::Deleted {
+                inner.remove_owned(&image).await;
+            }
             fail(&mut image);
             if image.set_status(to.clone(), now()).is_err() {
                 return false;

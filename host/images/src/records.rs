@@ -556,6 +556,7 @@ impl Images {
                     .collect();
                 let changed = *members != next;
                 *members = next;
+                self.inner.check_member_quota(image)?;
                 Ok(changed)
             })
             .await

@@ -741,3 +741,36 @@ async fn a_dead_stage_goes_back_to_queued_and_a_dead_glance_direct_import_back_t
     assert!(i.staged().is_some() && i.location().is_none(), "the staged data stays, and is not the image's data");
     assert_eq!(w.images.record(waiting.id).await.unwrap().value.status, Status::Uploading);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_deleted_during_its_glance_direct_import_keeps_no_staged_data() {
+    let w = world();
+    let mut image = Image::new(ImageId::random(), super::now());
+    image.status = Status::PendingDelete;
+    image.upload = Some(Upload {
+        node: "gone".into(),
+        token: "t".into(),
+        store: "mem".into(),
+        lease_until: Timestamp::from_unix_micros(1),
+    });
+    let staged = Location::parse("mem://staged-copy").unwrap();
+    image.locations.push(ImageLocation::staged(staged.clone(), "mem"));
+    w.registry.create(&image).unwrap();
+    w.store.data.lock().unwrap().insert(staged.expose().to_owned(), b"staged".to_vec());
+    w.store.partial.lock().unwrap().insert(image.id, b"half".to_vec());
+    assert_eq!(w.images.recover(false).await.unwrap(), 1);
+    assert_eq!(w.images.record(image.id).await.unwrap().value.status, Status::Deleted);
+    assert!(w.store.data.lock().unwrap().is_empty(), "the staged copy went with the image");
+    assert!(w.store.partial.lock().unwrap().is_empty(), "and the import's partial data");
+
+    // A staged image waiting for its import: deleted with its staged copy.
+    let mut waiting = Image::new(ImageId::random(), super::now());
+    waiting.status = Status::Uploading;
+    let copy = Location::parse("mem://waiting-copy").unwrap();
+    waiting.locations.push(ImageLocation::staged(copy.clone(), "mem"));
+    w.registry.create(&waiting).unwrap();
+    w.store.data.lock().unwrap().insert(copy.expose().to_owned(), b"staged".to_vec());
+    w.images.delete(&Caller::admin(), waiting.id).await.unwrap();
+    assert_eq!(w.images.record(waiting.id).await.unwrap().value.status, Status::Deleted);
+    assert!(w.store.data.lock().unwrap().is_empty());
+}

@@ -254,9 +254,12 @@ pub async fn route(
         }
         (Method::GET, ["info", "stores"]) => {
             let stores = images.stores();
+            // The staging store holds no image's data: it is not one to choose.
+            let staging = tank.api.staging_store.as_deref();
             let list: Vec<Value> = stores
                 .entries()
                 .iter()
+                .filter(|e| staging.is_none_or(|s| !e.names.iter().any(|n| n == s)))
                 .map(|e| {
                     let mut s = json!({"id": e.names[0], "description": format!("the {} store plugin", e.names[0])});
                     if stores.is_default(e) {
