@@ -6,7 +6,8 @@
 # serving for the download. Also the tank process's
 # peak RSS (VmHWM) over both, and the time of `tank plugins` with both plugins installed.
 #
-# Usage: tests/bench/transfer.sh [SIZE_MIB]   (default 2048). Needs `cargo xtask dist` first;
+# Usage: [API=v2] tests/bench/transfer.sh [SIZE_MIB]   (default 2048; API=v2 moves the bytes
+# with PUT/GET /v2/images/<id>/file instead of v1's POST and GET). Needs `cargo xtask dist` first;
 # installs nginx-light from Debian if nginx is missing. Not a test: it prints numbers.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -75,17 +76,29 @@ tank_pid=$!
 for _ in $(seq 200); do curl -s -o /dev/null http://127.0.0.1:19292/ && break; sleep 0.05; done
 
 settle
-t0=$(now)
-reply=$(curl -sf -X POST http://127.0.0.1:19292/v1/images -H 'content-type: application/octet-stream' \
-    -H 'x-image-meta-name: bench' -H 'Expect:' -T "$work/image")
-t1=$(now)
+if [ "${API:-v1}" = v2 ]; then
+    id=$(curl -sf -X POST http://127.0.0.1:19292/v2/images -H 'content-type: application/json' \
+        -d '{"name": "bench", "disk_format": "raw", "container_format": "bare"}' | sed -E 's/.*"id":"([^"]+)".*/\1/')
+    t0=$(now)
+    curl -sf -X PUT "http://127.0.0.1:19292/v2/images/$id/file" -H 'content-type: application/octet-stream' \
+        -H 'Expect:' -T "$work/image"
+    t1=$(now)
+    reply=$(curl -sf "http://127.0.0.1:19292/v2/images/$id")
+    file="/v2/images/$id/file"
+else
+    t0=$(now)
+    reply=$(curl -sf -X POST http://127.0.0.1:19292/v1/images -H 'content-type: application/octet-stream' \
+        -H 'x-image-meta-name: bench' -H 'Expect:' -T "$work/image")
+    t1=$(now)
+    id=$(echo "$reply" | sed -E 's/.*"id":"([^"]+)".*/\1/')
+    file="/v1/images/$id"
+fi
 up_s=$(secs "$t0" "$t1")
-id=$(echo "$reply" | sed -E 's/.*"id":"([^"]+)".*/\1/')
 echo "$reply" | grep -q "\"checksum\":\"$md5\"" || { echo "checksum mismatch: $reply" >&2; exit 1; }
 
 # As for nginx, the file being served starts in the page cache (fs writes with O_DIRECT).
 settle; cat "$work/var/images/$id" >/dev/null
-t0=$(now); curl -sf -o /dev/null "http://127.0.0.1:19292/v1/images/$id"; t1=$(now)
+t0=$(now); curl -sf -o /dev/null "http://127.0.0.1:19292$file"; t1=$(now)
 down_s=$(secs "$t0" "$t1")
 rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$tank_pid/status")
 cpu=$(awk '{print ($14 + $15) / 100}' "/proc/$tank_pid/stat")
@@ -104,7 +117,7 @@ for _ in $(seq 5); do
 done
 verify_ms=$(printf '%s\n' "${runs[@]}" | sort -n | awk 'NR == 3 { printf "%.1f", $1 * 1000 }')
 
-echo "size                    ${size_mib} MiB"
+echo "size                    ${size_mib} MiB (API ${API:-v1})"
 echo "md5sum (page cache)     $(mbps "$bytes" "$md5_s") MiB/s"
 echo "cp + sync (same disk)   $(mbps "$bytes" "$cp_s") MiB/s"
 echo "tank upload (fs)        $(mbps "$bytes" "$up_s") MiB/s  = $(awk -v a="$md5_s" -v b="$up_s" 'BEGIN{printf "%.0f", 100*a/b}')% of md5sum, $(awk -v a="$limit_s" -v b="$up_s" 'BEGIN{printf "%.0f", 100*a/b}')% of the slower of md5sum and cp + sync"
