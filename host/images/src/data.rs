@@ -637,6 +637,17 @@ impl Job {
     }
 }
 
+/// v2 has no other way to say what data is than its formats: they come first.
+fn formats_set(image: &Image, doing: &str) -> Result<()> {
+    if image.disk_format.is_none() || image.container_format.is_none() {
+        return Err(ImageError::Invalid {
+            field: "disk_format",
+            reason: format!("set disk_format and container_format of image {} before {doing} its data", image.id),
+        });
+    }
+    Ok(())
+}
+
 /// The property naming the store a failed import was for (Glance's).
 pub const FAILED_IMPORT: &str = "os_glance_failed_import";
 
@@ -767,11 +778,8 @@ impl Images {
         queued(&record.value)?;
         let mut preview = record.value.clone();
         inner.apply(&mut preview, &changes)?;
-        if formats == Formats::Required && (preview.disk_format.is_none() || preview.container_format.is_none()) {
-            return Err(ImageError::Invalid {
-                field: "disk_format",
-                reason: format!("set disk_format and container_format of image {id} before uploading its data"),
-            });
+        if formats == Formats::Required {
+            formats_set(&preview, "uploading")?;
         }
         // A reservation's size is the size its data must have.
         let declared = (preview.size > 0).then_some(preview.size);
@@ -825,20 +833,28 @@ impl Images {
         if image.status != Status::Queued {
             return Err(ImageError::WrongStatus { image: id, status: image.status, wanted: Operation::Import });
         }
-        if image.disk_format.is_none() || image.container_format.is_none() {
-            return Err(ImageError::Invalid {
-                field: "disk_format",
-                reason: format!("set disk_format and container_format of image {id} before importing its data"),
-            });
-        }
+        formats_set(&image, "importing")?;
         let declared = (image.size > 0).then_some(image.size);
         let data = Data { source: Source::CopyFrom(uri), store };
         let Prepared::Upload { body, store, size } = inner.prepare(who, Some(&image), data, declared).await? else {
             return Err(ImageError::Internal("a copy-from source was prepared as a location".into()));
         };
+        self.run_import(id, body, store, size, Status::Queued).await
+    }
+
+    /// Runs an import in the background from status `from`; answers once the image is
+    /// `importing`, or with why it never got there.
+    async fn run_import(
+        &self,
+        id: ImageId,
+        body: ByteStream,
+        store: Arc<StoreEntry>,
+        size: Option<u64>,
+        from: Status,
+    ) -> Result<Image> {
         let (started_tx, started) = oneshot::channel();
-        let steps = (Status::Queued, Status::Importing);
-        let job = tokio::spawn(inner.clone().upload(id, body, store, size, steps, Some(started_tx)));
+        let steps = (from, Status::Importing);
+        let job = tokio::spawn(self.inner.clone().upload(id, body, store, size, steps, Some(started_tx)));
         match started.await {
             Ok(importing) => Ok(importing),
             // The import ended before it began (the image changed, a registry failure).
@@ -891,12 +907,7 @@ impl Images {
             Some(s) if image.status == Status::Uploading && image.upload.is_none() => s.clone(),
             _ => return Err(ImageError::WrongStatus { image: id, status: image.status, wanted: Operation::Import }),
         };
-        if image.disk_format.is_none() || image.container_format.is_none() {
-            return Err(ImageError::Invalid {
-                field: "disk_format",
-                reason: format!("set disk_format and container_format of image {id} before importing its data"),
-            });
-        }
+        formats_set(&image, "importing")?;
         let target = inner.pick_store(store.as_deref())?;
         let source = inner
             .stores
@@ -912,17 +923,7 @@ impl Images {
         .map_err(joined)?;
         let (reader, size) = opened.map_err(|e| ImageError::store(&staging, e))?;
         let body: ByteStream = Box::pin(Download::start(reader, Some(size)));
-        let (started_tx, started) = oneshot::channel();
-        let steps = (Status::Uploading, Status::Importing);
-        let job = tokio::spawn(inner.clone().upload(id, body, target, Some(size), steps, Some(started_tx)));
-        match started.await {
-            Ok(importing) => Ok(importing),
-            Err(_) => Err(job
-                .await
-                .map_err(joined)?
-                .err()
-                .unwrap_or_else(|| ImageError::Internal("the import ended without starting".into()))),
-        }
+        self.run_import(id, body, target, Some(size), Status::Uploading).await
     }
 
     /// Fills queued image `id` with `data` (v2's `PUT /file`): its disk and container
