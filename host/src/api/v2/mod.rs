@@ -88,15 +88,10 @@ async fn import(
         }
         // Glance: an import into a store that does not exist is a conflict.
         Err(e @ ImageError::UnknownStore { .. }) => Err(ApiError::new(StatusCode::CONFLICT, ApiError::v2(e).message)),
-        Err(ImageError::Source { kind, store, message }) => Err(ApiError::new(
-            if kind == tank_sdk::ErrorKind::NOT_FOUND {
-                StatusCode::BAD_REQUEST
-            } else {
-                super::error::status_of(kind)
-            },
-            format!("web-download uri (store {store}): {message}"),
-        )),
-        Err(e @ ImageError::UnsupportedSource { .. }) => Err(ApiError::bad_request(format!("web-download uri: {e}"))),
+        // A URL's failures read as v1's copy-from ones do, naming where the URL came from.
+        Err(e @ (ImageError::Source { .. } | ImageError::UnsupportedSource { .. })) => {
+            Err(ApiError::v1(e, Some("web-download uri")))
+        }
         Err(e) => Err(ApiError::v2(e)),
     }
 }
