@@ -682,12 +682,7 @@ async fn an_import_whose_server_died_goes_back_to_queued_with_its_store_named_an
     let w = world();
     let mut image = Image::new(ImageId::random(), super::now());
     image.status = Status::Importing;
-    image.upload = Some(Upload {
-        node: "gone".into(),
-        token: "t".into(),
-        store: "mem".into(),
-        lease_until: Timestamp::from_unix_micros(1),
-    });
+    image.upload = Some(dead_lease("t"));
     w.registry.create(&image).unwrap();
     w.store.partial.lock().unwrap().insert(image.id, b"half an import".to_vec());
     assert_eq!(w.images.recover(false).await.unwrap(), 1);
@@ -698,12 +693,7 @@ async fn an_import_whose_server_died_goes_back_to_queued_with_its_store_named_an
     // Deleting an import in progress stops it like an upload: pending_delete, then deleted.
     let mut importing = Image::new(ImageId::random(), super::now());
     importing.status = Status::Importing;
-    importing.upload = Some(Upload {
-        node: "gone".into(),
-        token: "u".into(),
-        store: "mem".into(),
-        lease_until: Timestamp::from_unix_micros(1),
-    });
+    importing.upload = Some(dead_lease("u"));
     w.registry.create(&importing).unwrap();
     w.images.delete(&Caller::admin(), importing.id).await.unwrap();
     assert_eq!(w.images.record(importing.id).await.unwrap().value.status, Status::PendingDelete);
@@ -714,19 +704,13 @@ async fn an_import_whose_server_died_goes_back_to_queued_with_its_store_named_an
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_stage_goes_back_to_queued_and_a_dead_glance_direct_import_back_to_its_staged_data() {
     let w = world();
-    let dead = |token: &str| Upload {
-        node: "gone".into(),
-        token: token.into(),
-        store: "mem".into(),
-        lease_until: Timestamp::from_unix_micros(1),
-    };
     let mut staging = Image::new(ImageId::random(), super::now());
     staging.status = Status::Uploading;
-    staging.upload = Some(dead("stage"));
+    staging.upload = Some(dead_lease("stage"));
     w.registry.create(&staging).unwrap();
     let mut importing = Image::new(ImageId::random(), super::now());
     importing.status = Status::Importing;
-    importing.upload = Some(dead("import"));
+    importing.upload = Some(dead_lease("import"));
     importing.locations.push(ImageLocation::staged(Location::parse("mem://staged").unwrap(), "mem"));
     w.registry.create(&importing).unwrap();
     let mut waiting = Image::new(ImageId::random(), super::now());
@@ -747,12 +731,7 @@ async fn an_image_deleted_during_its_glance_direct_import_keeps_no_staged_data()
     let w = world();
     let mut image = Image::new(ImageId::random(), super::now());
     image.status = Status::PendingDelete;
-    image.upload = Some(Upload {
-        node: "gone".into(),
-        token: "t".into(),
-        store: "mem".into(),
-        lease_until: Timestamp::from_unix_micros(1),
-    });
+    image.upload = Some(dead_lease("t"));
     let staged = Location::parse("mem://staged-copy").unwrap();
     image.locations.push(ImageLocation::staged(staged.clone(), "mem"));
     w.registry.create(&image).unwrap();
@@ -773,4 +752,14 @@ async fn an_image_deleted_during_its_glance_direct_import_keeps_no_staged_data()
     w.images.delete(&Caller::admin(), waiting.id).await.unwrap();
     assert_eq!(w.images.record(waiting.id).await.unwrap().value.status, Status::Deleted);
     assert!(w.store.data.lock().unwrap().is_empty());
+}
+
+/// The lease of an upload whose server, "gone", stopped long ago, on the mem store.
+fn dead_lease(token: &str) -> Upload {
+    Upload {
+        node: "gone".into(),
+        token: token.into(),
+        store: "mem".into(),
+        lease_until: Timestamp::from_unix_micros(1),
+    }
 }

@@ -183,12 +183,24 @@ fn sort_dir(name: &str) -> Result<SortDir, String> {
 /// The `next` link of a full page: the request's own parameters, with the marker moved
 /// to the page's last image.
 pub fn next_link(query: &str, last: tank_core::ImageId) -> String {
-    let kept: Vec<&str> = query.split('&').filter(|p| !p.is_empty() && !p.starts_with("marker=")).collect();
-    let mut params = kept.join("&");
+    let mut params = without_marker(query);
     if !params.is_empty() {
         params.push('&');
     }
     format!("/v2/images?{params}marker={last}")
+}
+
+/// The `first` link: the request's own parameters without a marker.
+pub fn first_link(query: &str) -> String {
+    match without_marker(query) {
+        params if params.is_empty() => "/v2/images".to_owned(),
+        params => format!("/v2/images?{params}"),
+    }
+}
+
+fn without_marker(query: &str) -> String {
+    let kept: Vec<&str> = query.split('&').filter(|p| !p.is_empty() && !p.starts_with("marker=")).collect();
+    kept.join("&")
 }
 
 #[cfg(test)]

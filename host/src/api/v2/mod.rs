@@ -344,15 +344,9 @@ async fn list_images(tank: &Tank, who: &Caller, query: &str) -> Result<Response<
     let q = list::parse(query, who, &tank.api)?;
     let limit = q.limit as usize;
     let page = tank.images.list(who, q).await.map_err(ApiError::v2)?;
-    let without_marker: Vec<&str> = query.split('&').filter(|p| !p.is_empty() && !p.starts_with("marker=")).collect();
-    let first = if without_marker.is_empty() {
-        "/v2/images".to_owned()
-    } else {
-        format!("/v2/images?{}", without_marker.join("&"))
-    };
     let mut doc = json!({
         "images": page.iter().map(|i| view::image(i, shown(tank))).collect::<Vec<_>>(),
-        "first": first,
+        "first": list::first_link(query),
         "schema": "/v2/schemas/images",
     });
     if let Some(last) = page.last().filter(|_| limit > 0 && page.len() == limit) {
