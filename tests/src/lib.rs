@@ -450,6 +450,23 @@ pub fn md5_hex(data: &[u8]) -> String {
     hex::encode(md5::Md5::digest(data))
 }
 
+/// A loopback port where connections are refused, for as long as the value lives.
+///
+/// It is a socket bound without listening: reading a port from a listener and dropping it
+/// would free the port for the next server any parallel test starts (one CI run saw a
+/// "closed" port answer 400 that way).
+pub struct ClosedPort {
+    _socket: tokio::net::TcpSocket,
+    pub port: u16,
+}
+
+pub fn closed_port() -> ClosedPort {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket.bind("127.0.0.1:0".parse().unwrap()).expect("binding a loopback port");
+    let port = socket.local_addr().unwrap().port();
+    ClosedPort { _socket: socket, port }
+}
+
 /// Waits until `cond` holds, checking every few milliseconds, for at most `limit`.
 /// For conditions the test cannot be told about (a file appearing); never a fixed sleep.
 pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {

@@ -8,17 +8,14 @@
 //! Every test uses containers of its own. The store's large-object threshold and segment
 //! size are lowered to 1 MB, so a few MiB make a segmented image.
 
-use std::{
-    net::TcpListener,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use serde_json::Value;
 use tank_plugin_chase::ChaseStore;
 use tank_sdk::{image::ImageId, ErrorKind, OpenContext, Store};
-use tank_tests::{data, md5_hex, swift::swift, wait_until, ChannelBody, Deployment, Reply, Server};
+use tank_tests::{closed_port, data, md5_hex, swift::swift, wait_until, ChannelBody, Deployment, Reply, Server};
 
 const MIB: usize = 1 << 20;
 const SCHEMES: &[&str] = &["swift", "chase"];
@@ -299,7 +296,8 @@ fn a_token_that_expires_during_an_upload_through_tank_is_renewed_and_never_shown
 
 #[test]
 fn an_unreachable_swift_answers_503_naming_the_store_at_once_and_shows_in_verify() {
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed_port = closed_port();
+    let closed = closed_port.port;
     let d = Deployment::new();
     d.install("chase");
     d.config(&format!(

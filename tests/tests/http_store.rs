@@ -11,7 +11,7 @@ use std::{
 
 use bytes::Bytes;
 use serde_json::Value;
-use tank_tests::{data, md5_hex, nginx::Nginx, Deployment, Server};
+use tank_tests::{closed_port, data, md5_hex, nginx::Nginx, Deployment, Server};
 
 /// A deployment with the http store, allowed to fetch from `nginx`'s ports (and `extra`
 /// ports) on loopback; `store` is more of the `[store.http]` table.
@@ -144,7 +144,8 @@ fn an_https_server_is_refused_unless_its_certificate_is_trusted() {
 #[test]
 fn locations_tank_does_not_read_are_refused_and_create_nothing() {
     let nginx = Nginx::start("");
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed_port = closed_port();
+    let closed = closed_port.port;
     let d = deployment(&[nginx.port, closed], "");
     let s = d.start();
     for (url, why) in [

@@ -23,7 +23,7 @@ use tank_plugin_rbd::RbdStore;
 use tank_sdk::{conformance::pattern, ErrorKind, OpenContext, Store};
 use tank_tests::{
     ceph::Rbd,
-    data, md5_hex, merged, tank,
+    closed_port, data, md5_hex, merged, tank,
     transfer::{peak_memory, read_all, seen, stream_download, stream_upload},
     wait_until, Deployment,
 };
@@ -350,7 +350,8 @@ fn a_cluster_that_is_down_answers_503_naming_the_store_within_the_timeout_and_ve
     // answers.
     let hung = TcpListener::bind("127.0.0.1:0").unwrap();
     let hung_port = hung.local_addr().unwrap().port();
-    let dead_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dead = closed_port();
+    let dead_port = dead.port;
     let secret = wrong_key();
     for (name, port) in [("dead", dead_port), ("hung", hung_port)] {
         let d = Deployment::new();

@@ -20,7 +20,7 @@ use tank_plugin_s3::S3Store;
 use tank_sdk::{conformance::pattern, ErrorKind, OpenContext, Store};
 use tank_tests::{
     ceph::Ceph,
-    data, md5_hex, merged, tank,
+    closed_port, data, md5_hex, merged, tank,
     transfer::{peak_memory, read_all, seen, stream_download, stream_upload},
     wait_until, Deployment,
 };
@@ -335,11 +335,6 @@ fn tls_follows_the_hosts_scheme_and_certificates_are_verified() {
     assert_eq!(ceph.bucket_entries(&bucket), Vec::<String>::new());
 }
 
-/// A port where nothing listens.
-fn dead_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 #[test]
 fn a_dead_or_hung_server_answers_503_naming_the_store_and_verify_reports_it() {
     // A hung server: it accepts connections and never answers.
@@ -348,7 +343,8 @@ fn a_dead_or_hung_server_answers_503_naming_the_store_and_verify_reports_it() {
     let secret = "dead-store-secret-4f9a";
     // With create_bucket_on_put, the upload first asks for the bucket: that request has its
     // time limit too.
-    for (name, port, create) in [("dead", dead_port(), false), ("hung", hung_port, true)] {
+    let dead = closed_port();
+    for (name, port, create) in [("dead", dead.port, false), ("hung", hung_port, true)] {
         let d = Deployment::new();
         d.install("s3");
         d.config(&format!(

@@ -17,7 +17,7 @@ use serde_json::Value;
 use tank_plugin_sheepdog::SheepdogStore;
 use tank_sdk::{image::ImageId, ErrorKind, OpenContext, Store};
 use tank_tests::{
-    data, md5_hex,
+    closed_port, data, md5_hex,
     sheepdog::{self, TestServer},
     wait_until, Deployment,
 };
@@ -357,7 +357,8 @@ fn down(table: &str, reason: &str, bound: Duration) {
 
 #[test]
 fn an_unreachable_cluster_answers_503_naming_the_store_at_once_and_shows_in_verify() {
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed_port = closed_port();
+    let closed = closed_port.port;
     down(
         &format!("address = \"127.0.0.1\"\nport = {closed}\n"),
         &format!("connecting at sheepdog 127.0.0.1:{closed} failed"),
