@@ -117,9 +117,11 @@ impl Viewer {
 
     /// Whether a refusal to do something to `image`, which the caller can see, should
     /// still read as "not found" (E0's rule): a caller who sees a non-public image only as
-    /// a member must learn nothing more of it. Public images answer "forbidden".
+    /// a member must learn nothing more of it. Public images, and images the caller
+    /// owns (refused an admin's action), answer "forbidden".
     pub fn refusal_hides(&self, image: &Image) -> bool {
-        image.visibility != Visibility::Public
+        let owns = self.tenant.is_some() && image.owner == self.tenant;
+        image.visibility != Visibility::Public && !owns
     }
 }
 

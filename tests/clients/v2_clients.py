@@ -254,6 +254,44 @@ def scenario_import():
     wait_for(lambda: conn.image.get_image(cli_id).status, "active", "openstack image create --import")
     expect(conn.image.get_image(cli_id).checksum == staged_md5, "--import checksum")
     conn.image.delete_image(cli_id)
+    # copy-image into the second store: an admin's (Glance's default policy), and the
+    # image serves on meanwhile. glanceclient sends all_stores_must_succeed false.
+    from glanceclient import Client, exc
+
+    expect("fast" in [s["id"] for s in g.images.get_stores_info()["stores"]], "the fast store is listed")
+    img = g.images.create(name="gc-copy", disk_format="raw", container_format="bare")
+    with open(path, "rb") as f:
+        g.images.upload(img["id"], f)
+    try:
+        g.images.image_import(img["id"], method="copy-image", stores=["fast"])
+        raise AssertionError("a member copied an image into another store")
+    except exc.HTTPForbidden:
+        pass
+    admin = Client("2", endpoint=ENDPOINT, token="opaque", identity_headers=identity("ops", "admin"))
+    admin.images.image_import(img["id"], method="copy-image", stores=["fast"])
+    wait_for(lambda: admin.images.get(img["id"]).get("stores"), "fs,fast", "glanceclient copy-image")
+    expect(g.images.get(img["id"]).get("os_glance_failed_import") is None, "nothing failed")
+    try:
+        admin.images.image_import(img["id"], method="copy-image", stores=["fast"])
+        raise AssertionError("copied into a store that holds the image")
+    except exc.HTTPConflict:
+        pass
+    g.images.delete(img["id"])
+    # openstacksdk, into every store that lacks the image.
+    sdk_img = conn.image.create_image(name="sdk-copy", filename=path, disk_format="raw", container_format="bare")
+    conn.image.import_image(sdk_img, method="copy-image", all_stores=True, all_stores_must_succeed=True)
+    # openstacksdk's Image has no `stores` attribute: read the raw document (the proxy is
+    # a keystoneauth adapter).
+    stores = lambda: conn.image.get("/images/" + sdk_img.id).json().get("stores")  # noqa: E731
+    wait_for(stores, "fs,fast", "openstacksdk copy-image")
+    # Only the copy remains to read from.
+    expect(conn.image.delete("/stores/fs/" + sdk_img.id).status_code == 204, "removed from fs")
+    expect(stores() == "fast", "only the copy is left")
+    got = hashlib.md5()
+    for chunk in conn.image.download_image(sdk_img, stream=True).iter_content(1 << 20):
+        got.update(chunk)
+    expect(got.hexdigest() == staged_md5, "the copy reads back")
+    conn.image.delete_image(sdk_img)
 
 
 SCENARIOS = {

@@ -412,7 +412,7 @@ fn sharing_with_members_seen_from_both_sides() {
     // Only the member answers the offer; only the owner adds.
     let accept = json!({"status": "accepted"}).to_string();
     let r = s.send("PUT", &format!("{members}/friend"), &with(owner.clone(), &[JSON]), accept.clone());
-    assert_eq!(r.status, 404, "the owner cannot accept for the member");
+    assert_eq!(r.status, 403, "the owner sees the image but cannot accept for the member");
     let r = s.send("POST", &members, &with(friend.clone(), &[JSON]), json!({"member": "third"}).to_string());
     assert_eq!(r.status, 404, "a member cannot share further");
     let r = s.send("PUT", &format!("{members}/friend"), &with(friend.clone(), &[JSON]), accept);
@@ -612,7 +612,7 @@ fn web_download_imports_from_a_loopback_nginx_under_the_import_filter() {
         nginx.port
     ));
     let s = d.start();
-    assert_eq!(s.get("/v2/info/import").json()["import-methods"]["value"], json!(["web-download"]));
+    assert_eq!(s.get("/v2/info/import").json()["import-methods"]["value"], json!(["web-download", "copy-image"]));
     let new = || {
         let r = s.send(
             "POST",
@@ -620,7 +620,7 @@ fn web_download_imports_from_a_loopback_nginx_under_the_import_filter() {
             &[JSON],
             json!({"name": "w", "disk_format": "raw", "container_format": "bare"}).to_string(),
         );
-        assert_eq!(r.header("openstack-image-import-methods"), Some("web-download"));
+        assert_eq!(r.header("openstack-image-import-methods"), Some("web-download,copy-image"));
         r.json()["id"].as_str().unwrap().to_owned()
     };
     let import = |id: &str, body: Value| s.send("POST", &format!("/v2/images/{id}/import"), &[JSON], body.to_string());
@@ -675,7 +675,10 @@ fn glance_direct_stages_then_imports_and_keeps_nothing_staged() {
     let s = &a.server;
     let staging = a.deployment.root.path().join("var/staging");
     let staged_files = || std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0);
-    assert_eq!(s.get("/v2/info/import").json()["import-methods"]["value"], json!(["glance-direct", "web-download"]));
+    assert_eq!(
+        s.get("/v2/info/import").json()["import-methods"]["value"],
+        json!(["glance-direct", "web-download", "copy-image"])
+    );
     let id = create(s, &[], json!({"name": "gd", "disk_format": "qcow2", "container_format": "bare"}))["id"]
         .as_str()
         .unwrap()
@@ -725,7 +728,10 @@ fn glance_direct_stages_then_imports_and_keeps_nothing_staged() {
 
     // Without a staging store, glance-direct is not offered.
     let plain = api("");
-    assert_eq!(plain.server.get("/v2/info/import").json()["import-methods"]["value"], json!(["web-download"]));
+    assert_eq!(
+        plain.server.get("/v2/info/import").json()["import-methods"]["value"],
+        json!(["web-download", "copy-image"])
+    );
     let id = create(&plain.server, &[], json!({"name": "n", "disk_format": "raw", "container_format": "bare"}));
     let r = plain.server.send(
         "PUT",
@@ -820,4 +826,95 @@ fn what_the_review_found_stays_fixed() {
     let r = upload(&s, id, &[("x-image-meta-store", "http")], b"x".to_vec());
     assert_eq!(r.status, 400, "{}", r.error_message());
     assert_eq!(s.get(&format!("/v2/images/{id}")).json()["status"], "queued", "nothing changed");
+}
+
+#[test]
+fn copy_image_and_imports_into_several_stores() {
+    let a = api(
+        "staging_store = \"staging\"\n[store.staging]\nplugin = \"fs\"\ndatadir = \"var/staging\"\n\
+         [store.fast]\nplugin = \"fs\"\ndatadir = \"var/fast\"\n[store.cheap]\nplugin = \"fs\"\ndatadir = \"var/cheap\"",
+    );
+    let s = &a.server;
+    let files = |store: &str| {
+        let dir = a.deployment.root.path().join(format!("var/{store}"));
+        std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+    };
+    let import = |id: &str, body: Value| s.send("POST", &format!("/v2/images/{id}/import"), &[JSON], body.to_string());
+    let settled = |id: &str| {
+        let mut last = Value::Null;
+        tank_tests::wait_until(std::time::Duration::from_secs(30), "the copies to end", || {
+            last = s.get(&format!("/v2/images/{id}")).json();
+            last["status"] == "active" && last.get("os_glance_importing_to_stores").is_none()
+        });
+        last
+    };
+    let image = create(s, &[], json!({"name": "copied", "disk_format": "raw", "container_format": "bare"}));
+    let id = image["id"].as_str().unwrap().to_owned();
+    let bytes = data(3_000_000, 5);
+    assert_eq!(upload(s, &id, &[], bytes.clone()).status, 204);
+
+    // copy-image: admins only, the image stays active, each store gets the data.
+    let copy = json!({"method": {"name": "copy-image"}, "stores": ["fast", "cheap"]});
+    let r = s.send("POST", &format!("/v2/images/{id}/import"), &with(tenant("someone"), &[JSON]), copy.to_string());
+    assert_eq!(r.status, 404, "another tenant's private image: {}", r.error_message());
+    let r = import(&id, copy.clone());
+    assert_eq!(r.status, 202, "{}", r.error_message());
+    let done = settled(&id);
+    assert_eq!(done["stores"], "fs,fast,cheap");
+    assert_eq!(
+        (done["checksum"].as_str(), done.get("os_glance_failed_import")),
+        (Some(md5_hex(&bytes).as_str()), None)
+    );
+    assert_eq!((files("fast"), files("cheap"), a.deployment.data_files().len()), (1, 1, 1));
+    assert_eq!(s.send("DELETE", &format!("/v2/stores/fs/{id}"), &[], Bytes::new()).status, 204);
+    assert_eq!(s.get(&format!("/v2/images/{id}/file")).body, bytes, "read from another copy");
+    assert!(a.deployment.data_files().is_empty());
+
+    // What a copy refuses.
+    for (body, status, words) in [
+        (json!({"method": {"name": "copy-image"}, "stores": ["fast"]}), 409, "store fast already"),
+        (json!({"method": {"name": "copy-image"}, "stores": ["nowhere"]}), 409, "nowhere"),
+        (json!({"method": {"name": "copy-image"}}), 400, "name the stores"),
+        (json!({"method": {"name": "copy-image"}, "stores": ["fs"], "all_stores": true}), 400, "not both"),
+        (json!({"method": {"name": "copy-image"}, "all_stores": "yes"}), 400, "true or false"),
+    ] {
+        let r = import(&id, body.clone());
+        assert_eq!(r.status, status, "{body}: {}", r.error_message());
+        assert!(r.error_message().contains(words), "{body}: {}", r.error_message());
+    }
+    // all_stores: only where the data is not yet.
+    assert_eq!(import(&id, json!({"method": {"name": "copy-image"}, "all_stores": true})).status, 202);
+    assert_eq!(settled(&id)["stores"], "fast,cheap,fs", "copied into fs only");
+    let queued = create(s, &[], json!({"name": "q", "disk_format": "raw", "container_format": "bare"}));
+    let r = import(queued["id"].as_str().unwrap(), json!({"method": {"name": "copy-image"}, "stores": ["fast"]}));
+    assert_eq!(r.status, 409, "only active images are copied: {}", r.error_message());
+
+    // glance-direct into every store: active once all have it, the staged copy gone.
+    let staged = create(s, &[], json!({"name": "gd", "disk_format": "raw", "container_format": "bare"}));
+    let staged = staged["id"].as_str().unwrap().to_owned();
+    let more = data(1_500_000, 6);
+    assert_eq!(s.send_chunked("PUT", &format!("/v2/images/{staged}/stage"), more.clone(), &[]).status, 204);
+    let r = import(&staged, json!({"method": {"name": "glance-direct"}, "all_stores": true}));
+    assert_eq!(r.status, 202, "{}", r.error_message());
+    let done = settled(&staged);
+    assert_eq!(done["stores"], "fs,cheap,fast", "the default store first, then the others by name");
+    assert_eq!((files("staging"), files("fast"), files("cheap")), (0, 2, 2));
+    // The X-Image-Meta-Store header names the store when the body does not.
+    let one = create(s, &[], json!({"name": "one", "disk_format": "raw", "container_format": "bare"}));
+    let one = one["id"].as_str().unwrap().to_owned();
+    s.send_chunked("PUT", &format!("/v2/images/{one}/stage"), b"one".to_vec(), &[]);
+    let r = s.send(
+        "POST",
+        &format!("/v2/images/{one}/import"),
+        &[JSON, ("x-image-meta-store", "cheap")],
+        json!({"method": {"name": "glance-direct"}}).to_string(),
+    );
+    assert_eq!(r.status, 202, "{}", r.error_message());
+    assert_eq!(settled(&one)["stores"], "cheap");
+
+    // Deleting an image removes every copy.
+    for id in [&id, &staged, &one] {
+        assert_eq!(s.send("DELETE", &format!("/v2/images/{id}"), &[], Bytes::new()).status, 204);
+    }
+    assert_eq!((files("fast"), files("cheap"), a.deployment.data_files().len()), (0, 0, 0));
 }

@@ -41,7 +41,7 @@ fn openstacksdk_discovers_uploads_sized_downloads_verified_and_pages() {
 }
 
 #[test]
-fn glanceclient_and_openstacksdk_import_by_web_download_from_a_loopback_nginx_and_by_glance_direct() {
+fn glanceclient_and_openstacksdk_import_by_web_download_from_a_loopback_nginx_by_glance_direct_and_copy_image() {
     let nginx = tank_tests::nginx::Nginx::start("");
     let image = tank_tests::data(2_500_000, 5);
     std::fs::write(nginx.www().join("import.img"), &image).unwrap();
@@ -49,13 +49,16 @@ fn glanceclient_and_openstacksdk_import_by_web_download_from_a_loopback_nginx_an
     deployment.install("http");
     deployment.config(&format!(
         "staging_store = \"staging\"\n[import_filtering_opts]\nallowed_hosts = [\"127.0.0.1\"]\n\
-         allowed_ports = [{}]\n[store.http]\n[store.staging]\nplugin = \"fs\"\ndatadir = \"var/staging\"\n",
+         allowed_ports = [{}]\n[store.http]\n[store.staging]\nplugin = \"fs\"\ndatadir = \"var/staging\"\n\
+         [store.fast]\nplugin = \"fs\"\ndatadir = \"var/fast\"\n",
         nginx.port
     ));
     let (uri, md5) = (nginx.url("/import.img"), tank_tests::md5_hex(&image));
     run("import", &deployment, &[("TANK_IMPORT_URI", &uri), ("TANK_IMPORT_MD5", &md5)]);
     let staged = std::fs::read_dir(deployment.root.path().join("var/staging")).unwrap().count();
     assert_eq!(staged, 0, "every staged copy went once imported");
+    let copies = std::fs::read_dir(deployment.root.path().join("var/fast")).unwrap().count();
+    assert_eq!(copies, 0, "every copy went with its image");
 }
 
 #[test]

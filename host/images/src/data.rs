@@ -165,6 +165,52 @@ impl Inner {
         Ok(store)
     }
 
+    /// The stores an import or a copy of `image` writes into, as `to` asks, each checked as
+    /// [`Inner::pick_store`] checks one; all of them are the default store, then the others
+    /// by name.
+    /// A copy (`copy`) must name its stores, and a store that holds the image already is
+    /// refused, or, with `all_stores`, passed over.
+    fn targets(&self, to: &ImportTo, image: &Image, copy: bool) -> Result<Targets> {
+        let invalid = |reason: &str| ImageError::Invalid { field: "stores", reason: reason.to_owned() };
+        if to.all_stores && !to.stores.is_empty() {
+            return Err(invalid("give stores or all_stores, not both"));
+        }
+        let holds = |entry: &Arc<StoreEntry>| {
+            let held = |l: &ImageLocation| self.stores.holding(l).is_some_and(|s| Arc::ptr_eq(s, entry));
+            image.locations.iter().any(|l| !l.is_staged() && held(l))
+        };
+        let mut picked: Vec<Arc<StoreEntry>> = Vec::new();
+        if to.all_stores {
+            let mut all: Vec<Arc<StoreEntry>> = (self.stores.entries().iter())
+                .filter(|e| self.pick_store(Some(&e.names[0])).is_ok() && !holds(e))
+                .cloned()
+                .collect();
+            all.sort_by_key(|e| (!self.stores.is_default(e), e.names[0].clone()));
+            picked = all;
+            if picked.is_empty() {
+                return Err(ImageError::Conflict(format!("image {} has data in every store already", image.id)));
+            }
+        } else if to.stores.is_empty() {
+            if copy {
+                return Err(invalid("name the stores to copy the image into (stores), or ask for all_stores"));
+            }
+            picked.push(self.pick_store(None)?);
+        } else {
+            for name in &to.stores {
+                let entry = self.pick_store(Some(name))?;
+                if picked.iter().any(|p| Arc::ptr_eq(p, &entry)) {
+                    continue;
+                }
+                if holds(&entry) {
+                    return Err(ImageError::Conflict(format!("image {} has data in store {name} already", image.id)));
+                }
+                picked.push(entry);
+            }
+        }
+        let first = picked.remove(0);
+        Ok(Targets { first, more: picked, must_succeed: to.must_succeed })
+    }
+
     /// The store that reads `url`, a URL a client gave: one whose locations are external
     /// (http, s3, ...). Anything else is refused, `file://` above all: a client must not
     /// point an image at a path on the server.
@@ -245,12 +291,12 @@ impl Inner {
     /// Removes the data Tank wrote for `image` (its staged copy, say) when it ends
     /// `deleted` without the delete path having removed it, logging a failure.
     async fn remove_owned(&self, image: &Image) {
-        self.remove_staged(image.id, image.locations.iter().filter(|l| l.owned()).cloned().collect()).await;
+        self.remove_copies(image.id, image.locations.iter().filter(|l| l.owned()).cloned().collect()).await;
     }
 
     /// Removes copies of `id`'s data the record no longer names (an import's staged
-    /// copies), logging a failure.
-    async fn remove_staged(&self, id: ImageId, copies: Vec<ImageLocation>) {
+    /// copies, a failed import's or copy's), logging a failure.
+    async fn remove_copies(&self, id: ImageId, copies: Vec<ImageLocation>) {
         for copy in copies {
             match self.stores.holding(&copy).cloned() {
                 Some(entry) => self.remove_data(&entry, &copy.url).await,
@@ -261,41 +307,56 @@ impl Inner {
 
     /// Ends upload `token` of `id` that failed: `saving` becomes `killed`, `importing`
     /// `queued` again with `os_glance_failed_import` naming the store (as Glance leaves a
-    /// failed import, ready for another try), and an image deleted during the transfer
-    /// (`pending_delete` with the lease) becomes `deleted`. The data is gone already. A
-    /// registry failure is logged: the lease then passes, and recovery ends the upload.
-    async fn end_failed(&self, id: ImageId, token: &str) {
+    /// failed import, ready for another try), a copy's image stays as it is without the
+    /// copies in `reverted`, and an image deleted during the transfer (`pending_delete`
+    /// with the lease) becomes `deleted`. The partial data is gone already. A registry
+    /// failure is logged: the lease then passes, and recovery ends the upload.
+    ///
+    /// `token` `None` ends an upload without a lease (a record of an old host). Answers
+    /// the status it left, or `None` when the upload was not its to end.
+    async fn end_failed(&self, id: ImageId, token: Option<&str>, reverted: &[String]) -> Option<Status> {
         for _ in 0..16 {
             let record = match self.read(id).await {
                 Ok(r) => r,
-                Err(ImageError::NotFound(_)) => return,
+                Err(ImageError::NotFound(_)) => return None,
                 Err(e) => {
-                    tracing::error!(image = %id, "could not mark a failed upload killed: {e}");
-                    return;
+                    tracing::error!(image = %id, "could not end a failed upload: {e}");
+                    return None;
                 }
             };
             let mut image = record.value;
-            if image.upload.as_ref().is_none_or(|u| u.token != token) {
-                return;
+            let ours = match (&image.upload, token) {
+                (Some(u), Some(token)) => u.token == token,
+                (None, None) => in_flight(&image),
+                _ => false,
+            };
+            if !ours {
+                return None;
             }
-            let Some(to) = failed_to(&image) else { return };
+            let to = failed_to(&image)?;
             if to == Status::Deleted {
                 self.remove_owned(&image).await;
             }
-            fail(&mut image);
-            if let Err(e) = image.set_status(to, now()) {
-                tracing::error!(image = %id, "{e}");
-                return;
+            let gone = fail(&mut image, reverted);
+            if to != image.status {
+                if let Err(e) = image.set_status(to.clone(), now()) {
+                    tracing::error!(image = %id, "{e}");
+                    return None;
+                }
             }
             match self.write(&image, record.revision).await {
-                Ok(Some(_)) => return,
+                Ok(Some(_)) => {
+                    self.remove_copies(id, gone).await;
+                    return Some(to);
+                }
                 Ok(None) => continue,
                 Err(e) => {
-                    tracing::error!(image = %id, "could not mark a failed upload killed: {e}");
-                    return;
+                    tracing::error!(image = %id, "could not end a failed upload: {e}");
+                    return None;
                 }
             }
         }
+        None
     }
 
     /// Renews upload `token`'s lease on `id` until aborted, and stops the upload when the
@@ -339,10 +400,21 @@ impl Inner {
         }
     }
 
-    /// The final change of upload `token`: the record, re-read, becomes `active` with the
-    /// data, keeping whatever else changed meanwhile.
-    async fn commit(&self, job: &Job, location: Location, got: &Stored) -> Result<Image> {
-        let (id, token, store) = (job.id, job.token.as_str(), &job.store);
+    /// The change of upload `token` once `store` holds the data: the record, re-read,
+    /// gains the copy there, keeping whatever else changed meanwhile. A job of one store
+    /// ends here: the image becomes `active` with the data (or, for a stage, keeps it
+    /// staged) and the lease goes. In a job of several, the lease passes on to the next
+    /// store, and [`Inner::finish_job`] ends it; an import that need not succeed everywhere
+    /// is `active` from its first copy on.
+    async fn commit(&self, job: &Job, store: &Arc<StoreEntry>, location: Location, got: &Stored) -> Result<Image> {
+        let (id, token) = (job.id, job.token.as_str());
+        let first = Arc::ptr_eq(store, &job.store);
+        let next = match job.more.iter().position(|s| Arc::ptr_eq(s, store)) {
+            Some(n) => job.more.get(n + 1),
+            None => job.more.first(),
+        };
+        let fills = first && job.in_flight != Status::Active;
+        let activates = fills && job.in_flight != Status::Uploading && (job.more.is_empty() || !job.must_succeed);
         let mut failures = 0u32;
         // An import's staged copies, as first read: once the commit lands (whichever
         // path finds out), the record no longer names them and they go.
@@ -360,24 +432,26 @@ impl Inner {
                     tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(failures))).await;
                     continue;
                 }
-                Err(e) => return Err(self.abandon(job, &location, &unstaged.clone().unwrap_or_default(), e).await),
+                Err(e) => {
+                    return Err(self.abandon(job, store, &location, &unstaged.clone().unwrap_or_default(), e).await)
+                }
             };
             let mut image = record.value;
             let ours = image.upload.as_ref().is_some_and(|u| u.token == token);
-            if job.in_flight != Status::Uploading && unstaged.is_none() {
+            if activates && unstaged.is_none() {
                 unstaged = Some(image.locations.iter().filter(|l| l.is_staged()).cloned().collect());
             }
             let staged = unstaged.clone().unwrap_or_default();
-            if image.locations.iter().any(|l| l.url == location) {
+            if names_copy(&image, store, &location) {
                 // An earlier write of this commit landed although it answered an error:
                 // the data is the image's now, never to be removed here.
-                self.remove_staged(id, staged).await;
+                self.remove_copies(id, staged).await;
                 return Ok(image);
             }
             if image.is_deleted() || !ours || !in_flight(&image) {
                 self.remove_data(store, &location).await;
                 if image.is_deleted() {
-                    self.end_failed(id, token).await;
+                    self.end_failed(id, Some(token), &job.reverted()).await;
                     return Err(ImageError::DeletedDuringUpload(id));
                 }
                 return Err(ImageError::Conflict(
@@ -386,38 +460,56 @@ impl Inner {
                         .into(),
                 ));
             }
-            let quota = self.quota.clone();
-            let checked = image.clone();
-            let remaining = tokio::task::spawn_blocking(move || quota.remaining(&checked)).await;
-            match remaining.map_err(joined).and_then(|r| r) {
-                Ok(Some(left)) if got.size > left.bytes => {
-                    let e = ImageError::OverQuota { left: left.bytes, quota: left.quota };
-                    return Err(self.abandon(job, &location, &staged, e).await);
+            if fills {
+                let quota = self.quota.clone();
+                let checked = image.clone();
+                let remaining = tokio::task::spawn_blocking(move || quota.remaining(&checked)).await;
+                match remaining.map_err(joined).and_then(|r| r) {
+                    Ok(Some(left)) if got.size > left.bytes => {
+                        let e = ImageError::OverQuota { left: left.bytes, quota: left.quota };
+                        return Err(self.abandon(job, store, &location, &staged, e).await);
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(self.abandon(job, store, &location, &staged, e).await),
                 }
-                Ok(_) => {}
-                Err(e) => return Err(self.abandon(job, &location, &staged, e).await),
             }
-            image.upload = None;
+            let name = store.names[0].clone();
             if job.in_flight == Status::Uploading {
                 // Staged: the data waits in the staging store for its import. Its size is
                 // the image's from now on, so that the owner's quota counts it.
                 image.size = got.size;
-                image.locations.push(ImageLocation::staged(location.clone(), store.names[0].clone()));
+                image.locations.push(ImageLocation::staged(location.clone(), name.clone()));
                 image.updated_at = now();
             } else {
-                image.size = got.size;
-                image.checksum = Some(got.md5.clone());
-                image.os_hash_algo = Some(self.settings.hashing_algorithm.name().to_owned());
-                image.os_hash_value = Some(got.hash.clone());
-                image.locations.retain(|l| !l.is_staged());
-                image.locations.push(ImageLocation::stored(location.clone(), store.names[0].clone()));
-                if let Err(e) = image.set_status(Status::Active, now()) {
-                    return Err(self.abandon(job, &location, &staged, e.into()).await);
+                if fills {
+                    image.size = got.size;
+                    image.checksum = Some(got.md5.clone());
+                    image.os_hash_algo = Some(self.settings.hashing_algorithm.name().to_owned());
+                    image.os_hash_value = Some(got.hash.clone());
+                }
+                image.locations.push(ImageLocation::stored(location.clone(), name.clone()));
+                image.updated_at = now();
+                if activates {
+                    image.locations.retain(|l| !l.is_staged());
+                    if let Err(e) = image.set_status(Status::Active, now()) {
+                        return Err(self.abandon(job, store, &location, &staged, e.into()).await);
+                    }
+                }
+            }
+            remove_from_list(&mut image, IMPORTING_TO, &name);
+            match next {
+                None if job.more.is_empty() => image.upload = None,
+                None => {}
+                Some(next) => {
+                    if let Some(upload) = image.upload.as_mut() {
+                        // The store where partial data may be from now on.
+                        upload.store = next.names[0].clone();
+                    }
                 }
             }
             match self.write(&image, record.revision).await {
                 Ok(Some(_)) => {
-                    self.remove_staged(id, staged).await;
+                    self.remove_copies(id, staged).await;
                     return Ok(image);
                 }
                 Ok(None) => continue,
@@ -426,7 +518,7 @@ impl Inner {
                     tracing::warn!(image = %id, "committing the upload failed ({e}); retrying");
                     tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(failures))).await;
                 }
-                Err(e) => return Err(self.abandon(job, &location, &staged, e).await),
+                Err(e) => return Err(self.abandon(job, store, &location, &staged, e).await),
             }
         }
     }
@@ -435,13 +527,20 @@ impl Inner {
     /// The record goes first: once it is killed no earlier write of this commit can still
     /// land, and data a record points at (a write that answered an error but landed) is
     /// never removed.
-    async fn abandon(&self, job: &Job, location: &Location, staged: &[ImageLocation], e: ImageError) -> ImageError {
-        let (id, store) = (job.id, &job.store);
-        self.end_failed(id, &job.token).await;
+    async fn abandon(
+        &self,
+        job: &Job,
+        store: &Arc<StoreEntry>,
+        location: &Location,
+        staged: &[ImageLocation],
+        e: ImageError,
+    ) -> ImageError {
+        let id = job.id;
+        self.end_failed(id, Some(&job.token), &job.reverted()).await;
         match self.read(id).await {
-            Ok(r) if r.value.locations.iter().any(|l| l.url == *location) => {
+            Ok(r) if names_copy(&r.value, store, location) => {
                 tracing::warn!(image = %id, "the upload's commit landed after all; its data stays");
-                self.remove_staged(id, staged.to_vec()).await;
+                self.remove_copies(id, staged.to_vec()).await;
             }
             Ok(_) | Err(ImageError::NotFound(_)) => self.remove_data(store, location).await,
             Err(read) => tracing::error!(
@@ -453,18 +552,123 @@ impl Inner {
         e
     }
 
+    /// Copies `image`'s data from `source` into each of `targets` in turn (the job's
+    /// stores after the first that was written or failed; `failed` names those that
+    /// failed so far). A store that fails ends the job when it must succeed everywhere (its
+    /// copies go again, and an import returns to where it began); otherwise it is named
+    /// in `os_glance_failed_import` and the others go on.
+    #[allow(clippy::too_many_arguments)]
+    async fn copy_rest(
+        &self,
+        image: Image,
+        job: &Job,
+        (from, source): (Arc<StoreEntry>, Location),
+        targets: &[Arc<StoreEntry>],
+        mut failed: Vec<String>,
+        limit: &Limit,
+        stop: watch::Receiver<Option<Stop>>,
+    ) -> Result<Image> {
+        let (id, token) = (job.id, job.token.as_str());
+        let mut image = image;
+        for (n, target) in targets.iter().enumerate() {
+            let (entry, at, size) = (from.clone(), source.clone(), image.size);
+            let opened = tokio::task::spawn_blocking(move || entry.store.get(at.expose(), 0, None)).await;
+            let written = match opened.map_err(joined).and_then(|r| r.map_err(|e| ImageError::store(&from.names[0], e)))
+            {
+                Ok(reader) => {
+                    let body: ByteStream = Box::pin(Download::start(reader, Some(size)));
+                    let want = image.checksum.clone();
+                    self.write_copy(id, target, body, Some(size), limit, stop.clone(), want.as_deref()).await
+                }
+                Err(e) => Err(e),
+            };
+            match written {
+                Ok((location, stored)) => image = self.commit(job, target, location, &stored).await?,
+                Err(e) => {
+                    tracing::warn!(image = %id, store = %target.names[0], "copying the image into a store failed: {e}");
+                    if job.must_succeed || stop.borrow().is_some() {
+                        self.end_failed(id, Some(token), &job.reverted()).await;
+                        return Err(e);
+                    }
+                    failed.push(target.names[0].clone());
+                    if let Some(next) = targets.get(n + 1) {
+                        image = self.pass_lease(job, &target.names[0], &next.names[0]).await?;
+                    }
+                }
+            }
+        }
+        self.finish_job(job, &failed).await
+    }
+
+    /// Passes the lease of `job` on from store `failed`, whose copy failed, to `next`, so
+    /// that partial data is looked for where it may be.
+    async fn pass_lease(&self, job: &Job, failed: &str, next: &str) -> Result<Image> {
+        loop {
+            let record = self.read(job.id).await?;
+            let mut image = record.value;
+            match image.upload.as_mut() {
+                Some(u) if u.token == job.token => u.store = next.to_owned(),
+                _ => return Err(ImageError::DeletedDuringUpload(job.id)),
+            }
+            remove_from_list(&mut image, IMPORTING_TO, failed);
+            if self.write(&image, record.revision).await?.is_some() {
+                return Ok(image);
+            }
+        }
+    }
+
+    /// A copy of `image`'s data this server reads: the first that is not staged.
+    fn readable_copy(&self, image: &Image) -> Option<(Arc<StoreEntry>, Location)> {
+        let copies = image.locations.iter().filter(|l| !l.is_staged());
+        copies.into_iter().find_map(|l| Some((self.stores.holding(l)?.clone(), l.url.clone())))
+    }
+
+    /// Ends a job of several stores once each has its copy or failed (`failed`): the
+    /// lease goes, the stores that failed are named in `os_glance_failed_import`, and an
+    /// import becomes `active`, its staged copy removed.
+    async fn finish_job(&self, job: &Job, failed: &[String]) -> Result<Image> {
+        let (id, token) = (job.id, job.token.as_str());
+        loop {
+            let record = self.read(id).await?;
+            let mut image = record.value;
+            if image.is_deleted() || image.upload.as_ref().is_none_or(|u| u.token != token) || !in_flight(&image) {
+                self.end_failed(id, Some(token), &job.reverted()).await;
+                return Err(ImageError::DeletedDuringUpload(id));
+            }
+            image.upload = None;
+            image.properties.remove(IMPORTING_TO);
+            for store in failed {
+                add_to_list(&mut image, FAILED_IMPORT, store);
+            }
+            let mut staged = Vec::new();
+            if image.status == Status::Importing {
+                staged = image.locations.iter().filter(|l| l.is_staged()).cloned().collect();
+                image.locations.retain(|l| !l.is_staged());
+                image.set_status(Status::Active, now())?;
+            }
+            image.updated_at = now();
+            if self.write(&image, record.revision).await?.is_some() {
+                self.remove_copies(id, staged).await;
+                return Ok(image);
+            }
+        }
+    }
+
     /// Moves queued image `id` through `saving` to `active` with `body`'s data, or to
-    /// `killed` with nothing left in the store.
+    /// `killed` with nothing left in the store (and likewise for a stage, an import or a
+    /// copy, from status `from` through `in_flight`).
     async fn upload(
         self: Arc<Self>,
         id: ImageId,
         body: ByteStream,
-        store: Arc<StoreEntry>,
+        targets: Targets,
         declared: Option<u64>,
         (from, in_flight): (Status, Status),
         started: Option<oneshot::Sender<Image>>,
     ) -> Result<Image> {
-        let job = Job { id, token: uuid::Uuid::new_v4().to_string(), store, declared, in_flight, from };
+        let Targets { first: store, more, must_succeed } = targets;
+        let token = uuid::Uuid::new_v4().to_string();
+        let job = Job { id, token, store, declared, in_flight, from, more, must_succeed };
         let (stop_tx, stop) = watch::channel(None);
         // Registered before the record says `saving`, so a delete on this server always
         // finds the upload to stop.
@@ -497,14 +701,21 @@ impl Inner {
             if image.is_deleted() {
                 return Err(ImageError::DeletedDuringUpload(id));
             }
-            let ready = image.status == job.from && (job.from != Status::Uploading || image.upload.is_none());
+            let ready = image.status == job.from && (job.from == Status::Queued || image.upload.is_none());
             if !ready {
-                let wanted = if job.in_flight == Status::Importing { Operation::Import } else { Operation::Upload };
+                let wanted = match job.in_flight {
+                    Status::Importing => Operation::Import,
+                    Status::Active => Operation::Copy,
+                    _ => Operation::Upload,
+                };
                 return Err(ImageError::WrongStatus { image: id, status: image.status, wanted });
             }
-            image.set_status(job.in_flight.clone(), now())?;
-            if job.in_flight == Status::Importing {
+            if image.status != job.in_flight {
+                image.set_status(job.in_flight.clone(), now())?;
+            }
+            if matches!(job.in_flight, Status::Importing | Status::Active) {
                 image.properties.remove(FAILED_IMPORT);
+                image.properties.insert(IMPORTING_TO.into(), job.store_names().join(","));
             }
             image.upload = Some(Upload {
                 node: self.settings.node_id.clone(),
@@ -540,78 +751,94 @@ impl Inner {
         let (id, token) = (job.id, job.token.as_str());
         let cap = self.settings.image_size_cap;
         let mut limit = Limit { bytes: cap, exceeded: ImageError::CapExceeded { cap } };
-        let quota = self.quota.clone();
-        let checked = image.clone();
-        let remaining = tokio::task::spawn_blocking(move || quota.remaining(&checked)).await.map_err(joined);
-        match remaining.and_then(|r| r) {
-            Ok(Some(left)) if left.bytes < limit.bytes => {
-                limit =
-                    Limit { bytes: left.bytes, exceeded: ImageError::OverQuota { left: left.bytes, quota: left.quota } }
-            }
-            Ok(_) => {}
-            Err(e) => {
-                self.end_failed(id, token).await;
-                return Err(e);
+        // A copy into more stores brings no new bytes to the owner's figure.
+        if job.in_flight != Status::Active {
+            let quota = self.quota.clone();
+            let checked = image.clone();
+            let remaining = tokio::task::spawn_blocking(move || quota.remaining(&checked)).await.map_err(joined);
+            match remaining.and_then(|r| r) {
+                Ok(Some(left)) if left.bytes < limit.bytes => {
+                    let exceeded = ImageError::OverQuota { left: left.bytes, quota: left.quota };
+                    limit = Limit { bytes: left.bytes, exceeded }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.end_failed(id, Some(token), &job.reverted()).await;
+                    return Err(e);
+                }
             }
         }
         // The lease is renewed until the commit is over: finishing a write (an fsync, an
         // S3 multipart completion) and the commit's retries may take longer than a lease.
         let renewer = tokio::spawn(self.clone().renew(id, token.to_owned(), stop_tx));
-        let result = self.finish_and_commit(image, job, body, &limit, stop).await;
+        let want = image.checksum.as_deref();
+        let result = match self.write_copy(id, &job.store, body, job.declared, &limit, stop.clone(), want).await {
+            Ok((location, stored)) => match self.commit(job, &job.store, location.clone(), &stored).await {
+                Ok(image) if !job.more.is_empty() => {
+                    let source = (job.store.clone(), location);
+                    self.copy_rest(image, job, source, &job.more, Vec::new(), &limit, stop).await
+                }
+                other => other,
+            },
+            // A copy into several stores that need not all succeed goes on with the next.
+            Err(e) if job.in_flight == Status::Active && !job.must_succeed && !job.more.is_empty() => {
+                tracing::warn!(image = %id, store = job.store_name(), "copying the image into a store failed: {e}");
+                let first = job.store_name().to_owned();
+                match (self.readable_copy(image), self.pass_lease(job, &first, &job.more[0].names[0]).await) {
+                    (Some(source), Ok(image)) => {
+                        self.copy_rest(image, job, source, &job.more, vec![first], &limit, stop).await
+                    }
+                    (_, passed) => {
+                        self.end_failed(id, Some(token), &job.reverted()).await;
+                        Err(passed.err().unwrap_or(e))
+                    }
+                }
+            }
+            Err(e) => {
+                self.end_failed(id, Some(token), &job.reverted()).await;
+                Err(e)
+            }
+        };
         renewer.abort();
         result
     }
 
-    async fn finish_and_commit(
-        self: &Arc<Self>,
-        image: &Image,
-        job: &Job,
+    /// Streams `body` into a new write of image `id` in `store` and finishes it: where the
+    /// data is now and what was stored, or the error with nothing left in the store. The
+    /// data must have `declared` bytes and MD5 `want`, when given.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_copy(
+        &self,
+        id: ImageId,
+        store: &Arc<StoreEntry>,
         body: ByteStream,
+        declared: Option<u64>,
         limit: &Limit,
         stop: watch::Receiver<Option<Stop>>,
-    ) -> Result<Image> {
-        let (id, token, store, store_name) = (job.id, job.token.as_str(), &job.store, job.store_name());
+        want: Option<&str>,
+    ) -> Result<(Location, Stored)> {
+        let store_name = store.names[0].as_str();
         let algorithm = self.settings.hashing_algorithm;
-        let received = transfer::receive(body, store, id, job.declared, limit, stop, algorithm).await;
-        let received = match received {
-            Ok(r) => r,
-            Err(e) => {
-                self.end_failed(id, token).await;
-                return Err(e);
-            }
-        };
-        if let Some(want) = image.checksum.as_ref().filter(|want| **want != received.md5) {
-            let e = ImageError::ChecksumMismatch { declared: want.clone(), got: received.md5.clone() };
+        let received = transfer::receive(body, store, id, declared, limit, stop, algorithm).await?;
+        if let Some(want) = want.filter(|want| *want != received.md5) {
+            let e = ImageError::ChecksumMismatch { declared: want.to_owned(), got: received.md5.clone() };
             transfer::discard(received.writer, store_name).await;
-            self.end_failed(id, token).await;
             return Err(e);
         }
         let Received { writer, size, md5, hash } = received;
-        let stored = Stored { size, md5, hash };
-        let finished = tokio::task::spawn_blocking(move || writer.finish()).await;
-        let location = match finished {
-            Ok(Ok(location)) => location,
-            Ok(Err(e)) => {
-                self.end_failed(id, token).await;
-                return Err(ImageError::store(store_name, e));
-            }
-            Err(e) => {
-                self.end_failed(id, token).await;
-                return Err(joined(e));
-            }
-        };
-        let location = match Location::parse(&location) {
-            Ok(l) => l,
+        let location = tokio::task::spawn_blocking(move || writer.finish())
+            .await
+            .map_err(joined)?
+            .map_err(|e| ImageError::store(store_name, e))?;
+        match Location::parse(&location) {
+            Ok(l) => Ok((l, Stored { size, md5, hash })),
             Err(e) => {
                 tracing::error!(image = %id, store = store_name, "the store returned an unusable location: {e}");
                 let entry = store.clone();
-                let raw = location.clone();
-                let _ = tokio::task::spawn_blocking(move || entry.store.delete(&raw)).await;
-                self.end_failed(id, token).await;
-                return Err(ImageError::Internal("the store returned an unusable location".into()));
+                let _ = tokio::task::spawn_blocking(move || entry.store.delete(&location)).await;
+                Err(ImageError::Internal("the store returned an unusable location".into()))
             }
-        };
-        self.commit(job, location, &stored).await
+        }
     }
 }
 
@@ -626,14 +853,74 @@ struct Job {
     /// The image's status while the bytes flow: `saving` (an upload), `uploading` (a
     /// stage) or `importing`.
     in_flight: Status,
-    /// The status the image must have when the transfer begins: `queued`, or `uploading`
-    /// for the import of staged data.
+    /// The status the image must have when the transfer begins: `queued`, `uploading`
+    /// for the import of staged data, `active` for a copy into more stores.
     from: Status,
+    /// The stores the data is copied into after `store`, from `store`'s copy.
+    more: Vec<Arc<StoreEntry>>,
+    /// Whether a store that fails fails the whole job (Glance's
+    /// `all_stores_must_succeed`): its copies are removed again. Otherwise the stores that
+    /// failed are named in `os_glance_failed_import` and the others keep their copies.
+    must_succeed: bool,
 }
 
 impl Job {
     fn store_name(&self) -> &str {
         &self.store.names[0]
+    }
+
+    /// Every store the job writes into, by name.
+    fn store_names(&self) -> Vec<String> {
+        std::iter::once(&self.store).chain(&self.more).map(|s| s.names[0].clone()).collect()
+    }
+
+    /// The stores whose copies a failure removes again.
+    fn reverted(&self) -> Vec<String> {
+        if self.must_succeed {
+            self.store_names()
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+/// The stores an upload writes into: the first from the request's bytes, each other one
+/// then copied from the first's copy (an import into several stores, a copy-image).
+pub(crate) struct Targets {
+    first: Arc<StoreEntry>,
+    more: Vec<Arc<StoreEntry>>,
+    must_succeed: bool,
+}
+
+impl From<Arc<StoreEntry>> for Targets {
+    fn from(first: Arc<StoreEntry>) -> Targets {
+        Targets { first, more: Vec::new(), must_succeed: true }
+    }
+}
+
+/// Which stores an import or a copy writes into, as a client asks (v2's `stores`,
+/// `all_stores` and `all_stores_must_succeed`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportTo {
+    /// Stores by name, in order; empty for the default store (or, with `all_stores`,
+    /// every store).
+    pub stores: Vec<String>,
+    /// Every store that keeps data.
+    pub all_stores: bool,
+    /// Whether one failed store fails them all; Glance's default is yes.
+    pub must_succeed: bool,
+}
+
+impl Default for ImportTo {
+    fn default() -> ImportTo {
+        ImportTo { stores: Vec::new(), all_stores: false, must_succeed: true }
+    }
+}
+
+impl ImportTo {
+    /// Into one store by name, or the default one.
+    pub fn store(name: Option<String>) -> ImportTo {
+        ImportTo { stores: name.into_iter().collect(), ..ImportTo::default() }
     }
 }
 
@@ -657,30 +944,85 @@ pub const FAILED_IMPORT: &str = "os_glance_failed_import";
 fn in_flight(image: &Image) -> bool {
     match image.status {
         Status::Saving | Status::Importing => true,
-        Status::Uploading => image.upload.is_some(),
+        // A copy into more stores: the image serves on while it runs.
+        Status::Uploading | Status::Active | Status::Deactivated => image.upload.is_some(),
         _ => false,
     }
 }
 
 /// Where an image goes when its transfer fails: an upload's is `killed`; a stage's
 /// `queued` again; an import's back to where it came from, for another try (`uploading`
-/// while its staged data is there, else `queued`); one deleted meanwhile `deleted`.
+/// while its staged data is there, else `queued`); a copy's stays as it is; one deleted
+/// meanwhile `deleted`.
 fn failed_to(image: &Image) -> Option<Status> {
     match image.status {
         Status::Saving => Some(Status::Killed),
         Status::Importing if image.staged().is_some() => Some(Status::Uploading),
         Status::Importing | Status::Uploading => Some(Status::Queued),
+        Status::Active | Status::Deactivated if image.upload.is_some() => Some(image.status.clone()),
         Status::PendingDelete => Some(Status::Deleted),
         _ => None,
     }
 }
 
-/// Ends the lease of `image`'s failed transfer, recording the store of a failed import.
-fn fail(image: &mut Image) {
+/// Ends the lease of `image`'s failed transfer and answers the copies it leaves behind,
+/// to remove once the record is written. A failed import is recorded with its store in
+/// `os_glance_failed_import`, and loses the copies it made in any store (an image
+/// importing had none before); a failed copy loses those in `reverted`.
+fn fail(image: &mut Image, reverted: &[String]) -> Vec<ImageLocation> {
     let upload = image.upload.take();
-    if image.status == Status::Importing {
-        let store = upload.map(|u| u.store).unwrap_or_default();
-        image.properties.insert(FAILED_IMPORT.into(), store);
+    image.properties.remove(IMPORTING_TO);
+    let importing = image.status == Status::Importing;
+    let copying = matches!(image.status, Status::Active | Status::Deactivated);
+    if !(importing || copying) {
+        return Vec::new();
+    }
+    add_to_list(image, FAILED_IMPORT, &upload.map(|u| u.store).unwrap_or_default());
+    let dropped =
+        |l: &ImageLocation| !l.is_staged() && (importing || l.store.as_ref().is_some_and(|s| reverted.contains(s)));
+    let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut image.locations).into_iter().partition(dropped);
+    image.locations = kept;
+    if importing {
+        image.checksum = None;
+        image.os_hash_algo = None;
+        image.os_hash_value = None;
+        if image.staged().is_none() {
+            image.size = 0;
+        }
+    }
+    gone
+}
+
+/// Whether `image`'s record names the copy at `location` in `store`: the write that put
+/// it there landed.
+fn names_copy(image: &Image, store: &StoreEntry, location: &Location) -> bool {
+    image.locations.iter().any(|l| l.url == *location && l.store.as_deref() == Some(store.names[0].as_str()))
+}
+
+/// The property listing the stores an import or copy has still to write (Glance's).
+pub const IMPORTING_TO: &str = "os_glance_importing_to_stores";
+
+/// Adds `store` to the comma-separated list in property `key`.
+fn add_to_list(image: &mut Image, key: &str, store: &str) {
+    let list = image.properties.entry(key.to_owned()).or_default();
+    if !list.split(',').any(|s| s == store) {
+        if !list.is_empty() {
+            list.push(',');
+        }
+        list.push_str(store);
+    }
+}
+
+/// Removes `store` from the comma-separated list in property `key`, and the property
+/// once the list is empty.
+fn remove_from_list(image: &mut Image, key: &str, store: &str) {
+    let Some(list) = image.properties.get(key) else { return };
+    let rest: Vec<&str> = list.split(',').filter(|s| !s.is_empty() && *s != store).collect();
+    if rest.is_empty() {
+        image.properties.remove(key);
+    } else {
+        let rest = rest.join(",");
+        image.properties.insert(key.to_owned(), rest);
     }
 }
 
@@ -819,14 +1161,10 @@ impl Images {
     /// checked and opened as a copy-from source (`[import_filtering_opts]` apply to every
     /// hop), the image becomes `importing`, and the answer comes then; the bytes flow in
     /// the background through the upload's life cycle (lease, hashes, commit). A failure
-    /// leaves the image `queued` with `os_glance_failed_import` naming the store.
-    pub async fn import_from_url(
-        &self,
-        who: &Caller,
-        id: ImageId,
-        uri: String,
-        store: Option<String>,
-    ) -> Result<Image> {
+    /// leaves the image `queued` with `os_glance_failed_import` naming the store. With
+    /// several stores in `to`, the data goes into the first and is copied from there into
+    /// the others (see [`ImportTo`]).
+    pub async fn import_from_url(&self, who: &Caller, id: ImageId, uri: String, to: ImportTo) -> Result<Image> {
         let inner = &self.inner;
         let record = inner.visible(who, id, Deleted::Hide).await?;
         let image = record.value;
@@ -834,27 +1172,64 @@ impl Images {
             return Err(ImageError::WrongStatus { image: id, status: image.status, wanted: Operation::Import });
         }
         formats_set(&image, "importing")?;
+        let targets = inner.targets(&to, &image, false)?;
         let declared = (image.size > 0).then_some(image.size);
-        let data = Data { source: Source::CopyFrom(uri), store };
-        let Prepared::Upload { body, store, size } = inner.prepare(who, Some(&image), data, declared).await? else {
+        let data = Data { source: Source::CopyFrom(uri), store: Some(targets.first.names[0].clone()) };
+        let Prepared::Upload { body, size, .. } = inner.prepare(who, Some(&image), data, declared).await? else {
             return Err(ImageError::Internal("a copy-from source was prepared as a location".into()));
         };
-        self.run_import(id, body, store, size, Status::Queued).await
+        self.run_import(id, body, targets, size, (Status::Queued, Status::Importing)).await
     }
 
-    /// Runs an import in the background from status `from`; answers once the image is
-    /// `importing`, or with why it never got there.
+    /// Copies active image `id`'s data into more stores (v2's copy-image): the image stays
+    /// `active` and serves on while the copies are made in the background, one store after
+    /// another, under a lease as an upload's; `os_glance_importing_to_stores` lists the
+    /// stores still to do, and `os_glance_failed_import` those that failed. Answers once
+    /// the copy has begun. A copy whose server is gone (its lease passed) is ended first.
+    pub async fn copy_image(&self, who: &Caller, id: ImageId, to: ImportTo) -> Result<Image> {
+        let inner = &self.inner;
+        let mut image = inner.visible(who, id, Deleted::Hide).await?.value;
+        inner.check(who, Action::CopyImage, Target::image(&image))?;
+        if let Some(upload) = &image.upload {
+            if !upload.expired(now()) {
+                return Err(ImageError::Conflict(format!(
+                    "image {id} is being copied into store {} already; wait until os_glance_importing_to_stores is \
+                     gone",
+                    upload.store
+                )));
+            }
+            self.end_upload(id, false).await;
+            image = inner.visible(who, id, Deleted::Hide).await?.value;
+        }
+        if image.status != Status::Active {
+            return Err(ImageError::WrongStatus { image: id, status: image.status, wanted: Operation::Copy });
+        }
+        let targets = inner.targets(&to, &image, true)?;
+        let Some((from, at)) = inner.readable_copy(&image) else {
+            return Err(ImageError::Invalid {
+                field: "method",
+                reason: format!("image {id} has no data in a store this server reads, so nothing to copy"),
+            });
+        };
+        let name = from.names[0].clone();
+        let opened = tokio::task::spawn_blocking(move || from.store.get(at.expose(), 0, None)).await.map_err(joined)?;
+        let reader = opened.map_err(|e| ImageError::store(&name, e))?;
+        let body: ByteStream = Box::pin(Download::start(reader, Some(image.size)));
+        self.run_import(id, body, targets, Some(image.size), (Status::Active, Status::Active)).await
+    }
+
+    /// Runs an import (or a copy) in the background through `steps`; answers once the
+    /// image is in its second status, or with why it never got there.
     async fn run_import(
         &self,
         id: ImageId,
         body: ByteStream,
-        store: Arc<StoreEntry>,
+        targets: Targets,
         size: Option<u64>,
-        from: Status,
+        steps: (Status, Status),
     ) -> Result<Image> {
         let (started_tx, started) = oneshot::channel();
-        let steps = (from, Status::Importing);
-        let job = tokio::spawn(self.inner.clone().upload(id, body, store, size, steps, Some(started_tx)));
+        let job = tokio::spawn(self.inner.clone().upload(id, body, targets, size, steps, Some(started_tx)));
         match started.await {
             Ok(importing) => Ok(importing),
             // The import ended before it began (the image changed, a registry failure).
@@ -891,14 +1266,14 @@ impl Images {
             .cloned()
             .ok_or_else(|| ImageError::UnknownStore { name: staging.clone(), available: inner.stores.describe() })?;
         let steps = (Status::Queued, Status::Uploading);
-        tokio::spawn(inner.clone().upload(id, body, store, size, steps, None)).await.map_err(joined)?
+        tokio::spawn(inner.clone().upload(id, body, store.into(), size, steps, None)).await.map_err(joined)?
     }
 
-    /// Imports the staged data of image `id` into `store` (the default when `None`; v2's
-    /// glance-direct): like [`Images::import_from_url`], answered once `importing`, the
-    /// copy running on; on success the staged copy is removed, on failure the image is
-    /// `uploading` again with its staged data, ready for another try.
-    pub async fn import_staged(&self, who: &Caller, id: ImageId, store: Option<String>) -> Result<Image> {
+    /// Imports the staged data of image `id` into the stores of `to` (v2's glance-direct):
+    /// like [`Images::import_from_url`], answered once `importing`, the copy running on;
+    /// on success the staged copy is removed, on failure the image is `uploading` again
+    /// with its staged data, ready for another try.
+    pub async fn import_staged(&self, who: &Caller, id: ImageId, to: ImportTo) -> Result<Image> {
         let inner = &self.inner;
         let staging = inner.staging_store()?;
         let image = inner.visible(who, id, Deleted::Hide).await?.value;
@@ -908,7 +1283,7 @@ impl Images {
             _ => return Err(ImageError::WrongStatus { image: id, status: image.status, wanted: Operation::Import }),
         };
         formats_set(&image, "importing")?;
-        let target = inner.pick_store(store.as_deref())?;
+        let targets = inner.targets(&to, &image, false)?;
         let source = inner
             .stores
             .named(&staging)
@@ -923,7 +1298,7 @@ impl Images {
         .map_err(joined)?;
         let (reader, size) = opened.map_err(|e| ImageError::store(&staging, e))?;
         let body: ByteStream = Box::pin(Download::start(reader, Some(size)));
-        self.run_import(id, body, target, Some(size), Status::Uploading).await
+        self.run_import(id, body, targets, Some(size), (Status::Uploading, Status::Importing)).await
     }
 
     /// Fills queued image `id` with `data` (v2's `PUT /file`): its disk and container
@@ -942,7 +1317,7 @@ impl Images {
         size: Option<u64>,
     ) -> Result<Image> {
         let inner = self.inner.clone();
-        tokio::spawn(inner.upload(id, body, store, size, (Status::Queued, Status::Saving), None))
+        tokio::spawn(inner.upload(id, body, store.into(), size, (Status::Queued, Status::Saving), None))
             .await
             .map_err(joined)?
     }
@@ -1185,37 +1560,9 @@ impl Images {
             tracing::warn!(image = %id, "an upload without a lease is ended");
         }
         // 3. End it.
-        loop {
-            let Ok(record) = inner.read(id).await else { return false };
-            let mut image = record.value;
-            let still_ours = match (&image.upload, &store) {
-                (Some(u), Some(_)) => u.token == token,
-                (None, None) => in_flight(&image),
-                _ => false,
-            };
-            if !still_ours {
-                return false;
-            }
-            let Some(to) = failed_to(&image) else { return false };
-            if to == Status::Deleted {
-                inner.remove_owned(&image).await;
-            }
-            fail(&mut image);
-            if image.set_status(to.clone(), now()).is_err() {
-                return false;
-            }
-            match inner.write(&image, record.revision).await {
-                Ok(Some(_)) => {
-                    tracing::warn!(image = %id, status = %to, "an interrupted upload was ended and its partial data removed");
-                    return true;
-                }
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::error!(image = %id, "could not end an interrupted upload: {e}");
-                    return false;
-                }
-            }
-        }
+        let Some(to) = inner.end_failed(id, store.as_ref().map(|_| token.as_str()), &[]).await else { return false };
+        tracing::warn!(image = %id, status = %to, "an interrupted upload was ended and its partial data removed");
+        true
     }
 
     /// Removes the data of every `pending_delete` image deleted at least `scrub_time` ago

@@ -35,11 +35,12 @@ pub enum Action {
     AddTag,
     DeleteTag,
     DeleteImageLocation,
+    CopyImage,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 22] = [
         Action::GetImage,
         Action::GetImages,
         Action::AddImage,
@@ -61,6 +62,7 @@ impl Action {
         Action::AddTag,
         Action::DeleteTag,
         Action::DeleteImageLocation,
+        Action::CopyImage,
     ];
 
     /// The rule's name, as a policy file names it.
@@ -87,6 +89,7 @@ impl Action {
             Action::AddTag => "add_tag",
             Action::DeleteTag => "delete_tag",
             Action::DeleteImageLocation => "delete_image_location",
+            Action::CopyImage => "copy_image",
         }
     }
 
@@ -114,6 +117,7 @@ impl Action {
             Action::AddTag => "tag it",
             Action::DeleteTag => "untag it",
             Action::DeleteImageLocation => "remove its data from a store",
+            Action::CopyImage => "copy its data into more stores",
         }
     }
 }
@@ -139,6 +143,8 @@ pub enum Operation {
     Import,
     /// Data is staged for queued images only.
     Stage,
+    /// Only active images are copied into more stores.
+    Copy,
 }
 
 impl Operation {
@@ -153,6 +159,7 @@ impl Operation {
                 "data can only be imported into a queued image, or, with glance-direct, one whose data is staged"
             }
             Operation::Stage => "data can only be staged for a queued image",
+            Operation::Copy => "only an active image can be copied into more stores",
         }
     }
 }

@@ -45,7 +45,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-pub use data::{Data, NewImage, Range, ScrubPass, Source};
+pub use data::{Data, ImportTo, NewImage, Range, ScrubPass, Source, FAILED_IMPORT, IMPORTING_TO};
 pub use error::{Action, ImageError, Mismatch, Operation, Result, SizeLimit};
 pub use records::Deleted;
 use tank_core::{Caller, ContainerFormat, DiskFormat, Image, ImageId, ImageLocation, Timestamp};

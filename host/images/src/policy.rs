@@ -62,8 +62,8 @@ pub trait Policy: Send + Sync + 'static {
 /// - Membership changes are for who may modify the image and for members holding
 ///   `can_share` (`Viewer::can_share`), and a refusal always reads "not found", as E0's did.
 /// - A member's own status is changed by that member or an admin.
-/// - Removing an image's data from one of its stores is for admins (Glance's
-///   `delete_image_location`).
+/// - Removing an image's data from one of its stores, and copying it into more, are for
+///   admins (Glance's `delete_image_location` and `copy_image`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultPolicy;
 
@@ -96,6 +96,8 @@ impl Policy for DefaultPolicy {
             }
             // Glance's default: removing one copy of an image's data is an operator's job.
             Action::DeleteImageLocation => viewer.is_admin,
+            // Glance's default: copying an image into more stores costs the operator's space.
+            Action::CopyImage => viewer.is_admin,
         };
         if allowed {
             Ok(())
@@ -132,7 +134,7 @@ mod tests {
                 let img = image(visibility);
                 let target = Target::member(&img, "guest");
                 assert_eq!(p.check(&Caller::admin(), action, target), Ok(()), "admin {action}");
-                if !matches!(action, Action::ModifyMember | Action::DeleteImageLocation) {
+                if !matches!(action, Action::ModifyMember | Action::DeleteImageLocation | Action::CopyImage) {
                     assert_eq!(p.check(&tenant("owner"), action, target), Ok(()), "owner {action} {visibility}");
                 }
             }
@@ -161,7 +163,8 @@ mod tests {
         );
         assert_eq!(
             p.check(&tenant("owner"), Action::ModifyMember, Target::member(&img, "guest")),
-            Err(Refusal::Hidden)
+            Err(Refusal::Forbidden),
+            "the owner knows its image: refused, not hidden"
         );
     }
 }

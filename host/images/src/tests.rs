@@ -98,6 +98,8 @@ struct MemStore {
     partial: Arc<Mutex<HashMap<ImageId, Vec<u8>>>>,
     /// How long `finish` takes (an fsync, a multipart completion).
     finish_takes: Mutex<Duration>,
+    /// Whether writes are refused, as by a store that is down.
+    down: Mutex<bool>,
 }
 
 struct MemWriter {
@@ -139,6 +141,9 @@ impl Store for MemStore {
         "mem"
     }
     fn add(&self, id: ImageId, _: Option<u64>) -> tank_sdk::Result<Box<dyn Writer>> {
+        if *self.down.lock().unwrap() {
+            return Err(Error::new(ErrorKind::UNAVAILABLE, "the store is down"));
+        }
         self.partial.lock().unwrap().insert(id, Vec::new());
         let finish_takes = *self.finish_takes.lock().unwrap();
         Ok(Box::new(MemWriter { id, data: self.data.clone(), partial: self.partial.clone(), finish_takes }))
@@ -208,6 +213,67 @@ impl World {
         let settings = Settings { node_id: node.into(), ..self.images.settings().clone() };
         Images::new(self.registry.clone(), mem_stores(&self.store), settings)
     }
+}
+
+/// A server with several mem stores (the first the default), and `staging` for staged
+/// data, each its own.
+struct Multi {
+    images: Images,
+    registry: Arc<MemRegistry>,
+    stores: Vec<(String, Arc<MemStore>)>,
+}
+
+fn multi(names: &[&str]) -> Multi {
+    let registry = Arc::new(MemRegistry::default());
+    let all: Vec<&str> = names.iter().copied().chain(["staging"]).collect();
+    let stores: Vec<(String, Arc<MemStore>)> = all.iter().map(|n| (n.to_string(), Arc::default())).collect();
+    let entries = stores
+        .iter()
+        .map(|(n, s)| StoreEntry {
+            store: s.clone(),
+            names: vec![n.clone()],
+            schemes: vec!["mem".into()],
+            external: false,
+        })
+        .collect();
+    let settings = Settings { staging_store: Some("staging".into()), ..Settings::default() };
+    let images = Images::new(registry.clone(), Stores::new(entries, names[0]).unwrap(), settings);
+    Multi { images, registry, stores }
+}
+
+impl Multi {
+    fn store(&self, name: &str) -> &MemStore {
+        &self.stores.iter().find(|(n, _)| n == name).unwrap().1
+    }
+    /// The images' data store `name` holds.
+    fn data_in(&self, name: &str) -> Vec<Vec<u8>> {
+        self.store(name).data.lock().unwrap().values().cloned().collect()
+    }
+    /// Whether any partial data is left in any store.
+    fn partial_left(&self) -> bool {
+        self.stores.iter().any(|(_, s)| !s.partial.lock().unwrap().is_empty())
+    }
+    fn held_by(&self, name: &str) -> usize {
+        self.store(name).data.lock().unwrap().len()
+    }
+    async fn settled(&self, id: ImageId) -> Image {
+        for _ in 0..2_000 {
+            let image = self.images.record(id).await.unwrap().value;
+            if image.upload.is_none() && image.status != Status::Importing {
+                return image;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("the job on image {id} did not end");
+    }
+}
+
+fn stores_of(image: &Image) -> Vec<&str> {
+    image.locations.iter().filter(|l| !l.is_staged()).filter_map(|l| l.store.as_deref()).collect()
+}
+
+fn into(stores: &[&str], must_succeed: bool) -> crate::ImportTo {
+    crate::ImportTo { stores: stores.iter().map(|s| s.to_string()).collect(), all_stores: false, must_succeed }
 }
 
 fn world() -> World {
@@ -665,7 +731,9 @@ async fn a_copy_leaves_one_store_only_while_another_keeps_the_data() {
     record.value.locations.insert(0, copy.clone());
     w.registry.update(&record.value, record.revision).unwrap();
     let e = w.images.remove_from_store(&tenant("acme"), image.id, "mem").await.unwrap_err();
-    assert!(e.is_not_found(), "admins only; a refusal of a non-public image reads as not found: {e:?}");
+    assert!(matches!(e, ImageError::Forbidden { .. }), "admins only; the owner is told so: {e:?}");
+    let e = w.images.remove_from_store(&tenant("stranger"), image.id, "mem").await.unwrap_err();
+    assert!(e.is_not_found(), "another tenant's private image reads as not found: {e:?}");
     let after = w.images.remove_from_store(&admin, image.id, "mem").await.unwrap();
     assert_eq!(after.locations, vec![copy], "the other copy stays");
     assert!(w.store.data.lock().unwrap().is_empty(), "the removed copy's data is gone");
@@ -762,4 +830,145 @@ fn dead_lease(token: &str) -> Upload {
         store: "mem".into(),
         lease_until: Timestamp::from_unix_micros(1),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_image_adds_copies_store_by_store_while_the_image_serves_on() {
+    let m = multi(&["mem", "fast", "cheap"]);
+    let admin = Caller::admin();
+    let data = b"copied everywhere".repeat(1000);
+    let image = m.images.create(&tenant("acme"), formatted(), Some(bytes(&data))).await.unwrap();
+    let e = m.images.copy_image(&tenant("acme"), image.id, into(&["fast"], true)).await.unwrap_err();
+    assert!(matches!(e, ImageError::Forbidden { .. }), "admins only by default, and the owner is told so: {e:?}");
+    let started = m.images.copy_image(&admin, image.id, into(&["fast", "cheap"], true)).await.unwrap();
+    assert_eq!(started.status, Status::Active, "the image serves on while it is copied");
+    assert_eq!(started.properties.get(crate::IMPORTING_TO).map(String::as_str), Some("fast,cheap"));
+    let e = m.images.copy_image(&admin, image.id, into(&["cheap"], true)).await.unwrap_err();
+    assert!(matches!(e, ImageError::Conflict(_)), "one copy at a time: {e:?}");
+    let done = m.settled(image.id).await;
+    assert_eq!(done.status, Status::Active);
+    assert_eq!(stores_of(&done), ["mem", "fast", "cheap"]);
+    assert!(!done.properties.contains_key(crate::IMPORTING_TO) && !done.properties.contains_key(crate::FAILED_IMPORT));
+    assert_eq!((done.checksum.clone(), done.size), (Some(md5(&data)), data.len() as u64), "the image is unchanged");
+    for store in ["mem", "fast", "cheap"] {
+        assert_eq!(m.data_in(store), std::slice::from_ref(&data), "{store} holds the data once");
+    }
+    assert!(!m.partial_left());
+    // Downloads read the first copy; removing it leaves the others serving.
+    m.images.remove_from_store(&admin, image.id, "mem").await.unwrap();
+    let (_, mut download) = m.images.download(&admin, image.id, None).await.unwrap();
+    let mut got = Vec::new();
+    while let Some(piece) =
+        std::future::poll_fn(|cx| futures_core::Stream::poll_next(std::pin::Pin::new(&mut download), cx)).await
+    {
+        got.extend_from_slice(&piece.unwrap());
+    }
+    assert_eq!(got, data);
+
+    // What a copy refuses, before anything changes.
+    let e = m.images.copy_image(&admin, image.id, into(&["fast"], true)).await.unwrap_err();
+    assert!(matches!(e, ImageError::Conflict(ref why) if why.contains("store fast")), "{e:?}");
+    let e = m.images.copy_image(&admin, image.id, into(&[], true)).await.unwrap_err();
+    assert!(matches!(e, ImageError::Invalid { field: "stores", .. }), "{e:?}");
+    let e = m.images.copy_image(&admin, image.id, into(&["staging"], true)).await.unwrap_err();
+    assert!(matches!(e, ImageError::Invalid { field: "store", .. }), "staged data only: {e:?}");
+    let e = m.images.copy_image(&admin, image.id, into(&["nowhere"], true)).await.unwrap_err();
+    assert!(matches!(e, ImageError::UnknownStore { .. }), "{e:?}");
+    let all = crate::ImportTo { all_stores: true, ..into(&[], true) };
+    let again = m.images.copy_image(&admin, image.id, all.clone()).await.unwrap();
+    assert_eq!(again.properties.get(crate::IMPORTING_TO).map(String::as_str), Some("mem"), "only the store without");
+    assert_eq!(stores_of(&m.settled(image.id).await), ["fast", "cheap", "mem"]);
+    let e = m.images.copy_image(&admin, image.id, all).await.unwrap_err();
+    assert!(matches!(e, ImageError::Conflict(ref why) if why.contains("every store")), "{e:?}");
+    let queued = m.images.create(&admin, formatted(), None).await.unwrap();
+    let e = m.images.copy_image(&admin, queued.id, into(&["fast"], true)).await.unwrap_err();
+    assert!(matches!(e, ImageError::WrongStatus { .. }), "{e:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_fails_a_copy_reverts_it_or_is_named_as_the_client_chose() {
+    let m = multi(&["mem", "fast", "down"]);
+    *m.store("down").down.lock().unwrap() = true;
+    let admin = Caller::admin();
+    let image = m.images.create(&admin, formatted(), Some(bytes(b"precious"))).await.unwrap();
+    // All must succeed: the copy made before the failure goes again.
+    m.images.copy_image(&admin, image.id, into(&["fast", "down"], true)).await.unwrap();
+    let after = m.settled(image.id).await;
+    assert_eq!((after.status.clone(), stores_of(&after)), (Status::Active, vec!["mem"]));
+    assert_eq!(after.properties.get(crate::FAILED_IMPORT).map(String::as_str), Some("down"));
+    assert!(!after.properties.contains_key(crate::IMPORTING_TO));
+    assert_eq!((m.held_by("mem"), m.held_by("fast")), (1, 0), "the original stays, the copy went");
+    // Not all: the copies that worked stay, the failed store is named.
+    m.images.copy_image(&admin, image.id, into(&["down", "fast"], false)).await.unwrap();
+    let after = m.settled(image.id).await;
+    assert_eq!(stores_of(&after), ["mem", "fast"]);
+    assert_eq!(after.properties.get(crate::FAILED_IMPORT).map(String::as_str), Some("down"));
+    assert_eq!(m.held_by("fast"), 1);
+    assert!(!m.partial_left(), "no partial data anywhere");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_glance_direct_import_into_several_stores_is_active_once_all_have_it_or_goes_back_to_its_staged_data() {
+    let m = multi(&["mem", "fast", "down"]);
+    *m.store("down").down.lock().unwrap() = true;
+    let admin = Caller::admin();
+    let staged = |data: &[u8]| {
+        let data = data.to_vec();
+        let images = &m.images;
+        let admin = admin.clone();
+        async move {
+            let image = images.create(&admin, formatted(), None).await.unwrap();
+            images.stage(&admin, image.id, bytes(&data)).await.unwrap();
+            image.id
+        }
+    };
+    let id = staged(b"everywhere").await;
+    let importing = m.images.import_staged(&admin, id, into(&["fast", "mem"], true)).await.unwrap();
+    assert_eq!(importing.status, Status::Importing);
+    let done = m.settled(id).await;
+    assert_eq!((done.status.clone(), stores_of(&done)), (Status::Active, vec!["fast", "mem"]));
+    assert!(done.staged().is_none() && m.held_by("staging") == 0, "the staged copy went");
+    assert_eq!(done.checksum, Some(md5(b"everywhere")));
+
+    // One store fails and all must succeed: back to the staged data, no copy anywhere.
+    let id = staged(b"not everywhere").await;
+    m.images.import_staged(&admin, id, into(&["fast", "down"], true)).await.unwrap();
+    let back = m.settled(id).await;
+    assert_eq!(back.status, Status::Uploading, "ready for another import");
+    assert!(back.staged().is_some() && stores_of(&back).is_empty());
+    assert_eq!(back.checksum, None);
+    assert_eq!(back.properties.get(crate::FAILED_IMPORT).map(String::as_str), Some("down"));
+    assert_eq!((m.held_by("fast"), m.held_by("staging")), (1, 1), "only the first image's copy and this staged data");
+    // Another try, where failing stores may fail: active in the store that worked.
+    m.images.import_staged(&admin, id, into(&["fast", "down"], false)).await.unwrap();
+    let done = m.settled(id).await;
+    assert_eq!((done.status.clone(), stores_of(&done)), (Status::Active, vec!["fast"]));
+    assert_eq!(done.properties.get(crate::FAILED_IMPORT).map(String::as_str), Some("down"));
+    assert_eq!(m.held_by("staging"), 0);
+    assert!(!m.partial_left());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_whose_server_died_is_ended_by_the_next_copy_and_a_delete_takes_every_copy() {
+    let m = multi(&["mem", "fast"]);
+    let admin = Caller::admin();
+    let image = m.images.create(&admin, formatted(), Some(bytes(b"data"))).await.unwrap();
+    let mut record = m.images.record(image.id).await.unwrap();
+    record.value.upload = Some(Upload { store: "fast".into(), ..dead_lease("gone") });
+    m.registry.update(&record.value, record.revision).unwrap();
+    m.store("fast").partial.lock().unwrap().insert(image.id, b"da".to_vec());
+    m.images.copy_image(&admin, image.id, into(&["fast"], true)).await.unwrap();
+    let done = m.settled(image.id).await;
+    assert_eq!(stores_of(&done), ["mem", "fast"]);
+    assert!(!m.partial_left(), "the dead copy's partial data went");
+
+    // A delete during a copy stops it, and every copy goes with the image.
+    *m.store("fast").finish_takes.lock().unwrap() = Duration::from_millis(300);
+    let second = m.images.create(&admin, formatted(), Some(bytes(b"second"))).await.unwrap();
+    m.images.copy_image(&admin, second.id, into(&["fast"], true)).await.unwrap();
+    m.images.delete(&admin, second.id).await.unwrap();
+    let gone = m.settled(second.id).await;
+    assert_eq!(gone.status, Status::Deleted);
+    assert_eq!((m.held_by("mem"), m.held_by("fast")), (1, 1), "only the first image's copies are left");
+    assert!(!m.partial_left());
 }

@@ -14,11 +14,11 @@ use serde_json::{json, Value};
 use super::{json_response, ResponseBody};
 use crate::config::ApiSettings;
 
-/// The highest v2 minor version Tank implements: 2.6 (members 2.1, deactivation 2.3,
-/// community visibility 2.5, interoperable import 2.6, with the web-download method).
-/// `os_hidden` and the multihash (2.7's) and the store routes (2.8's) are served too;
-/// 2.7 and 2.8 come with glance-direct and copy-image.
-pub const V2_MINOR: u32 = 6;
+/// The highest v2 minor version Tank implements: 2.10 (members 2.1, deactivation 2.3,
+/// community visibility 2.5, interoperable import 2.6, `os_hidden` and the multihash 2.7,
+/// multistore 2.8, import into several stores and copy-image 2.9, removing an image from
+/// one store 2.10).
+pub const V2_MINOR: u32 = 10;
 
 /// The URL clients reach this server at, without a trailing slash.
 pub fn base_url(headers: &HeaderMap, peer: SocketAddr, api: &ApiSettings) -> String {

@@ -22,7 +22,7 @@ use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode
 use hyper::body::Incoming;
 use serde_json::{json, Value};
 use tank_core::{Caller, ImageId, MemberStatus};
-use tank_images::{Data, ImageError, NewImage, Range, Source};
+use tank_images::{Data, ImageError, ImportTo, NewImage, Range, Source};
 
 use super::{body, error::ApiError, full, json_response, ResponseBody};
 use crate::{identity, state::Tank};
@@ -30,21 +30,26 @@ use crate::{identity, state::Tank};
 /// The interoperable import methods this server offers (`GET /v2/info/import`):
 /// glance-direct when it has a staging store.
 fn import_methods(tank: &Tank) -> Vec<&'static str> {
-    let mut methods = vec!["web-download"];
+    let mut methods = vec!["web-download", "copy-image"];
     if tank.api.staging_store.is_some() {
         methods.insert(0, "glance-direct");
     }
     methods
 }
 
-/// `POST /v2/images/{id}/import`: 202 once the image is `importing`; the data arrives in
-/// the background.
+/// `POST /v2/images/{id}/import`: 202 once the image is `importing` (or, for copy-image,
+/// once its copy has begun); the data arrives in the background.
 async fn import(
     tank: &Tank,
     who: &Caller,
     id: ImageId,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, ApiError> {
+    let header_store = match req.headers().get("x-image-meta-store").map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(name)) => Some(name.to_owned()),
+        Some(Err(_)) => return Err(ApiError::bad_request("x-image-meta-store must be a store id")),
+    };
     let body = read_json(req).await?;
     let method = body["method"]["name"].as_str().ok_or_else(|| {
         ApiError::bad_request(
@@ -58,27 +63,16 @@ async fn import(
             offered.join(", ")
         )));
     }
-    let stores: Vec<&str> = match body.get("stores") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(list)) => list
-            .iter()
-            .map(|s| s.as_str().ok_or_else(|| ApiError::bad_request("stores must be a list of store ids")))
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err(ApiError::bad_request("stores must be a list of store ids")),
-    };
-    if stores.len() > 1 || body.get("all_stores").and_then(Value::as_bool) == Some(true) {
-        return Err(ApiError::bad_request(
-            "importing into several stores at once is not implemented yet; name one store",
-        ));
-    }
-    let store = stores.first().map(|s| (*s).to_owned());
-    let started = if method == "glance-direct" {
-        tank.images.import_staged(who, id, store).await
-    } else {
-        let uri = body["method"]["uri"]
-            .as_str()
-            .ok_or_else(|| ApiError::bad_request("web-download needs the image's \"uri\" in \"method\""))?;
-        tank.images.import_from_url(who, id, uri.to_owned(), store).await
+    let to = import_to(&body, header_store)?;
+    let started = match method {
+        "glance-direct" => tank.images.import_staged(who, id, to).await,
+        "copy-image" => tank.images.copy_image(who, id, to).await,
+        _ => {
+            let uri = body["method"]["uri"]
+                .as_str()
+                .ok_or_else(|| ApiError::bad_request("web-download needs the image's \"uri\" in \"method\""))?;
+            tank.images.import_from_url(who, id, uri.to_owned(), to).await
+        }
     };
     match started {
         Ok(_) => {
@@ -94,6 +88,31 @@ async fn import(
         }
         Err(e) => Err(ApiError::v2(e)),
     }
+}
+
+/// The stores an import body asks for: `stores` (or the `X-Image-Meta-Store` header),
+/// `all_stores` and `all_stores_must_succeed` (true unless false, as Glance reads it).
+fn import_to(body: &Value, header: Option<String>) -> Result<ImportTo, ApiError> {
+    let flag = |key: &str, default: bool| match body.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(ApiError::bad_request(format!("{key} must be true or false"))),
+    };
+    let stores: Vec<String> = match body.get("stores") {
+        None | Some(Value::Null) => header.into_iter().collect(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|s| {
+                s.as_str().map(str::to_owned).ok_or_else(|| ApiError::bad_request("stores must be a list of store ids"))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(ApiError::bad_request("stores must be a list of store ids")),
+    };
+    Ok(ImportTo {
+        stores,
+        all_stores: flag("all_stores", false)?,
+        must_succeed: flag("all_stores_must_succeed", true)?,
+    })
 }
 
 /// The largest JSON body a v2 request may have (Glance's `max_request_body_size`).
