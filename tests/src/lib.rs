@@ -599,7 +599,12 @@ pub struct TankCommand {
 /// input at end of file (`/dev/null`).
 pub fn tank_cmd(args: &[&str]) -> TankCommand {
     let mut cmd = Command::new(tank_bin());
-    cmd.args(args).stdin(Stdio::null()).env_remove("TANK_URL").env_remove("TANK_TOKEN").env_remove("TANK_RUN_DIR");
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .env_remove("TANK_URL")
+        .env_remove("TANK_TOKEN")
+        .env_remove("TANK_API")
+        .env_remove("TANK_RUN_DIR");
     TankCommand { cmd, stdin: None }
 }
 

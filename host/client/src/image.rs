@@ -49,6 +49,21 @@ pub struct Image {
     pub deleted: bool,
     /// Free-form properties.
     pub properties: BTreeMap<String, String>,
+    /// `public`, `community`, `shared` or `private`; v1 does not say (it has `is_public`).
+    #[serde(default)]
+    pub visibility: Option<String>,
+    /// The algorithm of [`os_hash_value`](Self::os_hash_value) (`sha512`); v2 only.
+    #[serde(default)]
+    pub os_hash_algo: Option<String>,
+    /// The data's hash with [`os_hash_algo`](Self::os_hash_algo), lower-case hex; v2 only.
+    #[serde(default)]
+    pub os_hash_value: Option<String>,
+    /// Tags; v2 only.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The stores holding the data, by id; v2 only.
+    #[serde(default)]
+    pub stores: Vec<String>,
 }
 
 /// An entry of the brief list (`GET /v1/images`).
@@ -68,13 +83,24 @@ pub struct ImageSummary {
     pub size: u64,
 }
 
+impl From<Image> for ImageSummary {
+    fn from(i: Image) -> ImageSummary {
+        let Image { id, name, disk_format, container_format, checksum, size, .. } = i;
+        ImageSummary { id, name, disk_format, container_format, checksum, size }
+    }
+}
+
 /// A tenant an image is shared with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     /// The tenant.
     pub member_id: String,
-    /// Whether the tenant may share the image further.
+    /// Whether the tenant may share the image further (v1; v2 members never may).
     pub can_share: bool,
+    /// v2's answer of the member to the offer: `pending`, `accepted` or `rejected`. v1
+    /// has none, and then the key is left out of the JSON form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
 }
 
 /// An image shared with a tenant (`GET /v1/shared-images/<member>`).
@@ -82,8 +108,11 @@ pub struct Member {
 pub struct SharedImage {
     /// The image.
     pub image_id: String,
-    /// Whether the tenant may share it further.
+    /// Whether the tenant may share it further (v1).
     pub can_share: bool,
+    /// The member's status (v2), as in [`Member`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
 }
 
 /// One membership of a [`Client::replace_members`](crate::Client::replace_members) call.
@@ -96,7 +125,8 @@ pub struct MemberChange {
     pub can_share: Option<bool>,
 }
 
-/// The fields Glance's `x-image-meta-<field>` headers carry; anything else is a property.
+/// The fields Glance's `x-image-meta-<field>` headers carry, and v2's `visibility`;
+/// anything else is a property.
 pub const FIELDS: &[&str] = &[
     "id",
     "name",
@@ -110,6 +140,7 @@ pub const FIELDS: &[&str] = &[
     "min_disk",
     "owner",
     "store",
+    "visibility",
 ];
 
 /// What a create or update sends: fields, properties, and where the data comes from when
@@ -270,6 +301,11 @@ impl Image {
             deleted_at: text("deleted_at"),
             deleted: flag("deleted"),
             properties,
+            visibility: None,
+            os_hash_algo: None,
+            os_hash_value: None,
+            tags: Vec::new(),
+            stores: Vec::new(),
         })
     }
 }

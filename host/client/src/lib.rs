@@ -1,6 +1,7 @@
-//! A client for Tank's Images API v1 (docs/api-v1.md): what the seed era's Python
-//! `glance.client.Client` did, in Rust. The `tank image` and `tank member` commands are
-//! built on it, and so are the end-to-end tests.
+//! A client for Tank's Images API, v2 (docs/api-v2.md) by default and v1 (docs/api-v1.md)
+//! on request ([`Client::with_api`]): what the seed era's Python `glance.client.Client`
+//! did, in Rust, with the same calls over either version. The `tank image` and `tank
+//! member` commands are built on it, and so are the end-to-end tests.
 //!
 //! - Every call is `async` (tokio) and returns [`Result`]; an [`Error`] has a
 //!   [`kind`](Error::kind) to match on: not found, bad input, conflict, forbidden, server,
@@ -48,6 +49,8 @@ mod body;
 mod download;
 mod error;
 mod image;
+mod v1;
+mod v2;
 
 use std::{
     sync::{Arc, Mutex},
@@ -64,10 +67,8 @@ use hyper_util::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::{
-    body::{DataBody, RequestBody},
-    image::encode,
-};
+use crate::body::RequestBody;
+use crate::image::encode;
 pub use crate::{
     body::{Progress, Upload},
     download::Download,
@@ -85,38 +86,85 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// against a server that answers an error with a stream.
 const ERROR_BODY_MAX: usize = 64 * 1024;
 
+/// Which version of the Images API a [`Client`] speaks. Every call means the same in
+/// both; where one version cannot do what a call asks, the call fails with
+/// [`ErrorKind::BadInput`] and says to use the other.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Api {
+    /// The seed era's API (`/v1`): metadata in `x-image-meta-*` headers.
+    V1,
+    /// The API today's OpenStack clients speak (`/v2`): JSON documents and patches.
+    #[default]
+    V2,
+}
+
+impl Api {
+    /// `"v1"` or `"v2"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::V1 => "v1",
+            Api::V2 => "v2",
+        }
+    }
+}
+
+impl std::fmt::Display for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Api {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Api> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "v1" | "1" => Ok(Api::V1),
+            "v2" | "2" => Ok(Api::V2),
+            _ => Err(Error::new(ErrorKind::BadInput, format!("unknown API version {s:?}: use v1 or v2"))),
+        }
+    }
+}
+
 /// A connection to one Tank API server. Cheap to clone; clones share connections.
 #[derive(Clone)]
 pub struct Client {
     base: String,
     token: Option<HeaderValue>,
+    api: Api,
     http: HttpClient<HttpConnector, RequestBody>,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The token is a credential: never printed.
-        f.debug_struct("Client").field("base", &self.base).field("token", &self.token.is_some()).finish()
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("api", &self.api)
+            .field("token", &self.token.is_some())
+            .finish()
     }
 }
 
 impl Client {
-    /// A client for the server at `url`: `http://host:port`, with or without a trailing
-    /// `/v1` (Glance's `--url` took it either way).
+    /// A client of the v2 API for the server at `url`: `http://host:port`, with or without
+    /// a trailing `/v1` or `/v2` (Glance's `--url` took it either way; the version spoken
+    /// is [`with_api`](Client::with_api)'s, not the URL's).
     ///
     /// # Errors
-    /// [`ErrorKind::BadInput`] for a URL that is not `http://host[:port][/v1]`. TLS is not
-    /// built in: put a TLS-terminating proxy in front and talk to it over http.
+    /// [`ErrorKind::BadInput`] for a URL that is not `http://host[:port][/v1|/v2]`. TLS is
+    /// not built in: put a TLS-terminating proxy in front and talk to it over http.
     ///
     /// ```
     /// let c = tank_client::Client::new("http://images.example.com:9292/v1/").unwrap();
     /// assert_eq!(c.url(), "http://images.example.com:9292");
+    /// assert_eq!(c.api(), tank_client::Api::V2);
     /// assert_eq!(tank_client::Client::new("ftp://x").unwrap_err().kind(), tank_client::ErrorKind::BadInput);
     /// ```
     pub fn new(url: &str) -> Result<Client> {
         let bad = |why: &str| Error::new(ErrorKind::BadInput, format!("cannot use server URL {url:?}: {why}"));
         let trimmed = url.trim().trim_end_matches('/');
-        let trimmed = trimmed.strip_suffix("/v1.0").or_else(|| trimmed.strip_suffix("/v1")).unwrap_or(trimmed);
+        let trimmed = ["/v1.0", "/v1", "/v2.0", "/v2"].iter().find_map(|v| trimmed.strip_suffix(v)).unwrap_or(trimmed);
         let uri: http::Uri = trimmed.parse().map_err(|_| bad("it is not a URL (expected http://host:port)"))?;
         match uri.scheme_str() {
             Some("http") => {}
@@ -127,13 +175,24 @@ impl Client {
             return Err(bad("it names no host"));
         }
         if uri.path() != "/" && !uri.path().is_empty() || uri.query().is_some() {
-            return Err(bad("only http://host:port, optionally followed by /v1, is understood"));
+            return Err(bad("only http://host:port, optionally followed by /v1 or /v2, is understood"));
         }
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
         connector.set_nodelay(true);
         let http = HttpClient::builder(TokioExecutor::new()).build(connector);
-        Ok(Client { base: trimmed.to_owned(), token: None, http })
+        Ok(Client { base: trimmed.to_owned(), token: None, api: Api::default(), http })
+    }
+
+    /// Speaks `api` from now on.
+    pub fn with_api(mut self, api: Api) -> Client {
+        self.api = api;
+        self
+    }
+
+    /// The API version this client speaks.
+    pub fn api(&self) -> Api {
+        self.api
     }
 
     /// Sends `token` as `X-Auth-Token` with every request.
@@ -148,47 +207,53 @@ impl Client {
         Ok(self)
     }
 
-    /// The server's URL, without `/v1`.
+    /// The server's URL, without a version.
     pub fn url(&self) -> &str {
         &self.base
     }
 
-    /// One page of the brief list (`GET /v1/images`): id, name, formats, checksum, size.
+    /// Where image `id` lives in the API this client speaks (`.../v2/images/<id>`).
+    pub fn image_url(&self, id: &str) -> String {
+        format!("{}/{}/images/{}", self.base, self.api, encode(id))
+    }
+
+    /// One page of the brief list: id, name, formats, checksum, size (`GET /v1/images`;
+    /// v2 has one list, `GET /v2/images`, read down to these fields).
+    ///
+    /// The query's filters are v1's names (`is_public`, `changes-since`,
+    /// `property-<key>`, ...); over v2 they become v2's (`visibility`, `updated_at=gte:`,
+    /// `<key>`), and a filter v2 lacks (`min_ram`, `min_disk`) is [`ErrorKind::BadInput`].
     pub async fn list(&self, query: &ListQuery) -> Result<Vec<ImageSummary>> {
-        #[derive(serde::Deserialize)]
-        struct Page {
-            images: Vec<ImageSummary>,
+        match self.api {
+            Api::V1 => self.v1_list(query).await,
+            Api::V2 => Ok(self.v2_list(query).await?.into_iter().map(ImageSummary::from).collect()),
         }
-        let path = with_query("/images", query);
-        Ok(self.json::<Page>(Method::GET, &path).await?.images)
     }
 
-    /// One page of the detailed list (`GET /v1/images/detail`).
+    /// One page of the detailed list (`GET /v1/images/detail`, `GET /v2/images`).
     pub async fn list_detailed(&self, query: &ListQuery) -> Result<Vec<Image>> {
-        #[derive(serde::Deserialize)]
-        struct Page {
-            images: Vec<Image>,
+        match self.api {
+            Api::V1 => self.v1_list_detailed(query).await,
+            Api::V2 => self.v2_list(query).await,
         }
-        let path = with_query("/images/detail", query);
-        Ok(self.json::<Page>(Method::GET, &path).await?.images)
     }
 
-    /// An image's metadata (`HEAD /v1/images/<id>`).
+    /// An image's metadata (`HEAD /v1/images/<id>`, `GET /v2/images/<id>`).
     pub async fn get(&self, id: &str) -> Result<Image> {
-        let path = format!("/images/{}", encode(id));
-        let resp = self.send(Method::HEAD, &path, HeaderMap::new(), RequestBody::Empty, None).await.map_err(|e| {
-            // An answer to HEAD has no body, so no message: say what was not found.
-            match e.status() {
-                Some(404) => Error::from_answer(404, format!("image {id} not found")),
-                _ => e,
-            }
-        })?;
-        Image::from_headers(resp.headers())
+        match self.api {
+            Api::V1 => self.v1_get(id).await,
+            Api::V2 => self.v2_get(id).await,
+        }
     }
 
-    /// Creates an image (`POST /v1/images`): with `data` it is uploaded and the answer
-    /// comes once the data is stored and checked; without, the image is registered from
-    /// `meta.location`, copied from `meta.copy_from`, or reserved `queued`.
+    /// Creates an image: with `data` it is uploaded and the answer comes once the data is
+    /// stored and checked; without, the image is registered from `meta.location` (v1
+    /// only), copied from `meta.copy_from` (v2: a `web-download` import, waited for), or
+    /// reserved `queued`.
+    ///
+    /// v1 sends one `POST /v1/images`; v2 creates the image (`POST /v2/images`), then
+    /// uploads (`PUT .../file`, with the `size` and `checksum` fields as
+    /// `x-openstack-image-size` and `Content-MD5`, and `store` as `x-image-meta-store`).
     ///
     /// ```no_run
     /// # async fn f(client: tank_client::Client) -> tank_client::Result<()> {
@@ -199,110 +264,106 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn create(&self, meta: &ImageMeta, data: Option<Upload>) -> Result<Image> {
-        self.write_image(Method::POST, "/images".into(), meta, data).await
+        match self.api {
+            Api::V1 => self.v1_write(Method::POST, "/v1/images".into(), meta, data).await,
+            Api::V2 => self.v2_create(meta, data).await,
+        }
     }
 
-    /// Changes an image's metadata (`PUT /v1/images/<id>`), and uploads `data` to a
-    /// `queued` one. Properties not in `meta` are kept unless `meta.purge_properties`.
+    /// Changes an image's metadata, and uploads `data` to a `queued` one. Properties not
+    /// in `meta` are kept unless `meta.purge_properties` (`PUT /v1/images/<id>`; over v2 a
+    /// JSON patch, then the upload).
     pub async fn update(&self, id: &str, meta: &ImageMeta, data: Option<Upload>) -> Result<Image> {
-        self.write_image(Method::PUT, format!("/images/{}", encode(id)), meta, data).await
+        match self.api {
+            Api::V1 => self.v1_write(Method::PUT, format!("/v1/images/{}", encode(id)), meta, data).await,
+            Api::V2 => self.v2_update(id, meta, data).await,
+        }
     }
 
-    async fn write_image(&self, method: Method, path: String, meta: &ImageMeta, data: Option<Upload>) -> Result<Image> {
-        #[derive(serde::Deserialize)]
-        struct Answer {
-            image: Image,
-        }
-        let mut headers = HeaderMap::new();
-        meta.headers(&mut headers)?;
-        if method == Method::PUT {
-            let purge = if meta.purge_properties { "true" } else { "false" };
-            headers.insert("x-glance-registry-purge-props", HeaderValue::from_static(purge));
-        }
-        let (body, failure) = match data {
-            Some(upload) => {
-                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
-                if let Some(size) = upload.size().filter(|&s| s > 0) {
-                    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
-                }
-                let (body, failure) = DataBody::new(upload);
-                (RequestBody::Data(body), Some(failure))
-            }
-            None => (RequestBody::Empty, None),
-        };
-        let resp = self.send(method, &path, headers, body, failure).await?;
-        Ok(read_json::<Answer>(resp).await?.image)
-    }
-
-    /// Deletes an image (`DELETE /v1/images/<id>`).
+    /// Deletes an image (`DELETE /v1/images/<id>`, `DELETE /v2/images/<id>`).
     pub async fn delete(&self, id: &str) -> Result<()> {
-        let path = format!("/images/{}", encode(id));
+        let path = format!("/{}/images/{}", self.api, encode(id));
         self.send(Method::DELETE, &path, HeaderMap::new(), RequestBody::Empty, None).await?;
         Ok(())
     }
 
-    /// Starts downloading an image's data (`GET /v1/images/<id>`); only `active` images
-    /// have data. Read it from the returned [`Download`].
+    /// Starts downloading an image's data (`GET /v1/images/<id>`, `GET
+    /// /v2/images/<id>/file`); only `active` images have data. Read it from the returned
+    /// [`Download`].
     pub async fn download(&self, id: &str) -> Result<Download> {
-        let path = format!("/images/{}", encode(id));
-        let resp = self.send(Method::GET, &path, HeaderMap::new(), RequestBody::Empty, None).await?;
-        let image = Image::from_headers(resp.headers())?;
-        Ok(Download::new(image, resp.into_body()))
+        match self.api {
+            Api::V1 => self.v1_download(id).await,
+            Api::V2 => self.v2_download(id).await,
+        }
     }
 
-    /// The tenants image `id` is shared with.
+    /// The tenants image `id` is shared with (over v2, with their status).
     pub async fn members(&self, id: &str) -> Result<Vec<Member>> {
-        #[derive(serde::Deserialize)]
-        struct Answer {
-            members: Vec<Member>,
+        match self.api {
+            Api::V1 => self.v1_members(id).await,
+            Api::V2 => self.v2_members(id).await,
         }
-        Ok(self.json::<Answer>(Method::GET, &format!("/images/{}/members", encode(id))).await?.members)
     }
 
-    /// The images shared with tenant `member`.
+    /// The images shared with tenant `member`: v1 asks `GET /v1/shared-images/<member>`;
+    /// v2 has no such call, so the client lists the shared images this caller sees and
+    /// asks each whether `member` is one of its members (a request per shared image).
     pub async fn shared_images(&self, member: &str) -> Result<Vec<SharedImage>> {
-        #[derive(serde::Deserialize)]
-        struct Answer {
-            shared_images: Vec<SharedImage>,
+        match self.api {
+            Api::V1 => self.v1_shared_images(member).await,
+            Api::V2 => self.v2_shared_images(member).await,
         }
-        Ok(self.json::<Answer>(Method::GET, &format!("/shared-images/{}", encode(member))).await?.shared_images)
     }
 
-    /// Shares image `id` with tenant `member`. `can_share: None` adds a new member without
-    /// the right to share and leaves an existing one as it is.
+    /// Shares image `id` with tenant `member`; an existing member stays one. `can_share:
+    /// None` adds a new member without the right to share and leaves an existing one as
+    /// it is. v2 has no right to share: there, `Some(true)` is [`ErrorKind::BadInput`],
+    /// and the image must be `shared` (v2's default for new images).
     pub async fn add_member(&self, id: &str, member: &str, can_share: Option<bool>) -> Result<()> {
-        let path = format!("/images/{}/members/{}", encode(id), encode(member));
-        let body = match can_share {
-            Some(c) => json_body(&serde_json::json!({"member": {"can_share": c}})),
-            None => RequestBody::Empty,
-        };
-        self.send(Method::PUT, &path, json_headers(), body, None).await?;
-        Ok(())
+        match self.api {
+            Api::V1 => self.v1_add_member(id, member, can_share).await,
+            Api::V2 => self.v2_add_member(id, member, can_share).await,
+        }
     }
 
     /// Stops sharing image `id` with tenant `member`.
     pub async fn delete_member(&self, id: &str, member: &str) -> Result<()> {
-        let path = format!("/images/{}/members/{}", encode(id), encode(member));
+        let path = format!("/{}/images/{}/members/{}", self.api, encode(id), encode(member));
         self.send(Method::DELETE, &path, HeaderMap::new(), RequestBody::Empty, None).await?;
         Ok(())
     }
 
-    /// Makes `members` the image's whole member list: others are removed.
+    /// Makes `members` the image's whole member list: others are removed (v1 in one
+    /// request; v2 member by member).
     pub async fn replace_members(&self, id: &str, members: &[MemberChange]) -> Result<()> {
-        let path = format!("/images/{}/members", encode(id));
-        let body = json_body(&serde_json::json!({ "memberships": members }));
-        self.send(Method::PUT, &path, json_headers(), body, None).await?;
-        Ok(())
+        match self.api {
+            Api::V1 => self.v1_replace_members(id, members).await,
+            Api::V2 => self.v2_replace_members(id, members).await,
+        }
     }
 
-    async fn json<T: DeserializeOwned>(&self, method: Method, path: &str) -> Result<T> {
+    /// Sets tenant `member`'s answer to the offer of image `id` (v2 only: `accepted`,
+    /// `rejected` or `pending`); only that member may. An accepted image appears in the
+    /// member's lists.
+    pub async fn set_member_status(&self, id: &str, member: &str, status: &str) -> Result<Member> {
+        match self.api {
+            Api::V1 => Err(Error::new(
+                ErrorKind::BadInput,
+                "a member's status (accepted, rejected) exists in the v2 API only; use v2",
+            )),
+            Api::V2 => self.v2_set_member_status(id, member, status).await,
+        }
+    }
+
+    pub(crate) async fn json<T: DeserializeOwned>(&self, method: Method, path: &str) -> Result<T> {
         read_json(self.send(method, path, HeaderMap::new(), RequestBody::Empty, None).await?).await
     }
 
-    /// Sends a request under `/v1` and turns a non-success answer into an [`Error`].
+    /// Sends a request for `path` (`/v1/...`, `/v2/...`) and turns a non-success answer
+    /// into an [`Error`].
     /// `failure` is where a streamed body leaves a local read error, which then wins over
     /// the network error it caused.
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: Method,
         path: &str,
@@ -310,7 +371,7 @@ impl Client {
         body: RequestBody,
         failure: Option<Arc<Mutex<Option<Error>>>>,
     ) -> Result<Response<Incoming>> {
-        let uri = format!("{}/v1{path}", self.base);
+        let uri = format!("{}{path}", self.base);
         let mut req = Request::builder()
             .method(method)
             .uri(&uri)
@@ -335,14 +396,6 @@ impl Client {
             return Ok(resp);
         }
         Err(Error::from_answer(status.as_u16(), error_message(status, resp.into_body()).await))
-    }
-}
-
-/// `path?query`, or `path` for an empty query.
-fn with_query(path: &str, query: &ListQuery) -> String {
-    match query.query_string() {
-        q if q.is_empty() => path.to_owned(),
-        q => format!("{path}?{q}"),
     }
 }
 

@@ -1302,9 +1302,12 @@ impl Images {
     }
 
     /// Fills queued image `id` with `data` (v2's `PUT /file`): its disk and container
-    /// formats must be set first, as v2 has no other way to say what the data is.
-    pub async fn upload(&self, who: &Caller, id: ImageId, data: Data) -> Result<Image> {
-        self.fill(who, id, Vec::new(), data, Formats::Required).await
+    /// formats must be set first, as v2 has no other way to say what the data is. A
+    /// `checksum` (the MD5 the client says the data has) is declared as v1's is: data with
+    /// another MD5 is refused and nothing is kept.
+    pub async fn upload(&self, who: &Caller, id: ImageId, data: Data, checksum: Option<String>) -> Result<Image> {
+        let declared = checksum.map(|sum| vec![Change::Checksum(Some(sum))]).unwrap_or_default();
+        self.fill(who, id, declared, data, Formats::Required).await
     }
 
     /// Runs an upload in a task of its own: a request dropped midway cannot leave it

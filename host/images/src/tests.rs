@@ -377,7 +377,7 @@ async fn every_operation_asks_the_policy_once_for_each_of_its_actions() {
     p.take();
     w.images.shared_with(&owner, "friend").await.unwrap();
     assert_eq!(p.take(), [GetImages]);
-    w.images.upload(&owner, id, bytes(b"data")).await.unwrap();
+    w.images.upload(&owner, id, bytes(b"data"), None).await.unwrap();
     assert_eq!(p.take(), [GetImage, UploadImage]);
     w.images.download(&owner, id, None).await.unwrap();
     assert_eq!(p.take(), [GetImage, DownloadImage]);
@@ -443,7 +443,7 @@ async fn changes_made_while_an_upload_runs_are_kept_and_the_upload_succeeds() {
     let (who, id) = (owner.clone(), image.id);
     let upload = tokio::spawn(async move {
         let data = Data { source: Source::Stream { body, length: None }, store: None };
-        images.upload(&who, id, data).await
+        images.upload(&who, id, data, None).await
     });
     tx.send(Ok(Bytes::from_static(b"first half, "))).await.unwrap();
     until("the upload to be saving", || w.store.partial.lock().unwrap().contains_key(&id)).await;
@@ -472,7 +472,7 @@ async fn a_delete_stops_the_upload_and_nothing_is_left() {
     let (tx, body) = channel();
     let (images, who, id) = (w.images.clone(), owner.clone(), image.id);
     let upload = tokio::spawn(async move {
-        images.upload(&who, id, Data { source: Source::Stream { body, length: None }, store: None }).await
+        images.upload(&who, id, Data { source: Source::Stream { body, length: None }, store: None }, None).await
     });
     tx.send(Ok(Bytes::from_static(b"some bytes"))).await.unwrap();
     until("the upload to be saving", || w.store.partial.lock().unwrap().contains_key(&id)).await;
@@ -556,7 +556,7 @@ async fn deleting_a_queued_image_as_its_upload_starts_leaves_no_deleted_record_w
     for _ in 0..20 {
         let image = w.images.create(&owner, formatted(), None).await.unwrap();
         let (images, who, id) = (w.images.clone(), owner.clone(), image.id);
-        let upload = tokio::spawn(async move { images.upload(&who, id, bytes(b"racing")).await });
+        let upload = tokio::spawn(async move { images.upload(&who, id, bytes(b"racing"), None).await });
         let deleted = w.images.delete(&owner, id).await;
         let uploaded = upload.await.unwrap();
         let record = w.registry.get(id).unwrap().value;
@@ -579,7 +579,7 @@ async fn the_lease_is_renewed_until_the_commit_even_when_finishing_takes_longer_
     let owner = tenant("acme");
     let image = w.images.create(&owner, formatted(), None).await.unwrap();
     let (images, who, id) = (w.images.clone(), owner.clone(), image.id);
-    let upload = tokio::spawn(async move { images.upload(&who, id, bytes(b"slow to finish")).await });
+    let upload = tokio::spawn(async move { images.upload(&who, id, bytes(b"slow to finish"), None).await });
     // The other server looks for dead uploads all along, as its reclaim loop would.
     while !upload.is_finished() {
         assert_eq!(other.recover(false).await.unwrap(), 0, "a live upload was ended");
@@ -602,7 +602,7 @@ async fn a_lost_lease_stops_the_upload_and_keeps_nothing() {
     let (tx, body) = channel();
     let (images, who, id) = (w.images.clone(), owner.clone(), image.id);
     let upload = tokio::spawn(async move {
-        images.upload(&who, id, Data { source: Source::Stream { body, length: None }, store: None }).await
+        images.upload(&who, id, Data { source: Source::Stream { body, length: None }, store: None }, None).await
     });
     tx.send(Ok(Bytes::from_static(b"bytes"))).await.unwrap();
     until("the upload to be saving", || w.store.partial.lock().unwrap().contains_key(&id)).await;
@@ -641,6 +641,20 @@ async fn failed_uploads_are_killed_and_keep_nothing() {
     assert_eq!(statuses.iter().filter(|s| **s == Status::Killed).count(), 3, "{statuses:?}");
     assert_eq!(w.store.data.lock().unwrap().len(), 1, "only the good image has data");
     assert!(w.store.partial.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_upload_with_a_checksum_keeps_only_data_that_has_it() {
+    let w = world();
+    let owner = tenant("acme");
+    let queued = w.images.create(&owner, formatted(), None).await.unwrap();
+    let e = w.images.upload(&owner, queued.id, bytes(b"abc"), Some("0".repeat(32))).await.unwrap_err();
+    assert!(matches!(e, ImageError::ChecksumMismatch { .. }), "{e:?}");
+    assert_eq!(w.images.record(queued.id).await.unwrap().value.status, Status::Killed);
+    assert!(w.store.data.lock().unwrap().is_empty() && w.store.partial.lock().unwrap().is_empty());
+    let queued = w.images.create(&owner, formatted(), None).await.unwrap();
+    let done = w.images.upload(&owner, queued.id, bytes(b"abc"), Some(md5(b"abc"))).await.unwrap();
+    assert_eq!((done.status, done.checksum), (Status::Active, Some(md5(b"abc"))));
 }
 
 #[tokio::test]

@@ -32,9 +32,11 @@ enum ImageVerb {
     /// just reserve it.
     ///
     /// Fields are key=value words: id, name, disk_format, container_format, size,
-    /// checksum, is_public, protected, min_ram, min_disk, owner, store. location=URL
-    /// registers data that stays where it is; copy_from=URL makes the server fetch it. Any
-    /// other key is a custom property.
+    /// checksum, is_public, visibility (v2), protected, min_ram, min_disk, owner, store.
+    /// copy_from=URL makes the server fetch the data (over v2, a web-download import that
+    /// the command waits for); location=URL registers data that stays where it is (v1
+    /// only). Any other key is a custom property. Over v2, size, checksum and store go
+    /// with the data.
     ///
     /// The data comes from --file PATH, or from standard input when it is a file or a pipe
     /// (`< disk.img`, `cat disk.img |`); --file - reads standard input whatever it is.
@@ -326,7 +328,7 @@ async fn show(client: &Client, json: bool, id: &str) -> anyhow::Result<()> {
     if json {
         return print_image_json(&image);
     }
-    output::image_block(&mut std::io::stdout().lock(), client.url(), &image)?;
+    output::image_block(&mut std::io::stdout().lock(), &client.image_url(&image.id), &image)?;
     Ok(())
 }
 
@@ -425,7 +427,7 @@ async fn details(client: &Client, json: bool, list: &ListArgs) -> anyhow::Result
         if n > 0 {
             writeln!(out, "{}", "=".repeat(60))?;
         }
-        output::image_block(&mut out, client.url(), image)?;
+        output::image_block(&mut out, &client.image_url(&image.id), image)?;
     }
     Ok(())
 }

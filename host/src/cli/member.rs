@@ -1,5 +1,6 @@
 //! `tank member`: sharing images with other tenants (the seed `glance` tool's
-//! `image-members`, `member-images`, `member-add`, `member-delete`, `members-replace`).
+//! `image-members`, `member-images`, `member-add`, `member-delete`, `members-replace`),
+//! and v2's answers to an offer (`accept`, `reject`).
 
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -57,6 +58,28 @@ Examples:
         /// The tenant.
         member: String,
     },
+    /// Accept an image shared with your tenant, so that it appears in your lists (v2).
+    ///
+    /// Only the member itself answers an offer; TENANT is your own tenant (project).
+    #[command(
+        after_help = "Example:\n  tank member accept 71c6d9d2-6f1a-4f0e-9a7c-2b4e1c3d5f60 tenant-b --token $TOKEN"
+    )]
+    Accept {
+        /// The image's id.
+        image: String,
+        /// Your tenant.
+        member: String,
+    },
+    /// Reject an image shared with your tenant: it stays out of your lists (v2).
+    #[command(
+        after_help = "Example:\n  tank member reject 71c6d9d2-6f1a-4f0e-9a7c-2b4e1c3d5f60 tenant-b --token $TOKEN"
+    )]
+    Reject {
+        /// The image's id.
+        image: String,
+        /// Your tenant.
+        member: String,
+    },
     /// Make the given tenants the image's only members; the others lose access.
     ///
     /// Every tenant given gets --can-share's value (default false).
@@ -95,10 +118,12 @@ pub fn run(args: MemberArgs) -> anyhow::Result<()> {
                     return Ok(());
                 }
                 let rows: Vec<Vec<String>> =
-                    shared.iter().map(|s| vec![s.image_id.clone(), yes_no(s.can_share).into()]).collect();
-                output::table(&mut std::io::stdout().lock(), &["IMAGE", "CAN SHARE"], &rows)?;
+                    shared.iter().map(|s| vec![s.image_id.clone(), standing(s.can_share, &s.status)]).collect();
+                output::table(&mut std::io::stdout().lock(), &["IMAGE", column(&client)], &rows)?;
                 Ok(())
             }
+            MemberVerb::Accept { image, member } => answer(&client, json, &image, &member, "accepted").await,
+            MemberVerb::Reject { image, member } => answer(&client, json, &image, &member, "rejected").await,
             MemberVerb::Add { image, member, can_share } => {
                 client
                     .add_member(&image, &member, can_share)
@@ -129,12 +154,34 @@ pub fn run(args: MemberArgs) -> anyhow::Result<()> {
     })
 }
 
-fn yes_no(b: bool) -> &'static str {
-    if b {
-        "yes"
-    } else {
-        "no"
+/// A member's standing: v2's status, or v1's right to share.
+fn standing(can_share: bool, status: &Option<String>) -> String {
+    match status {
+        Some(status) => status.clone(),
+        None if can_share => "yes".into(),
+        None => "no".into(),
     }
+}
+
+/// The heading of [`standing`]'s column.
+fn column(client: &Client) -> &'static str {
+    match client.api() {
+        tank_client::Api::V1 => "CAN SHARE",
+        _ => "STATUS",
+    }
+}
+
+/// `accept` and `reject`: the member's answer to the offer of `image`.
+async fn answer(client: &Client, json: bool, image: &str, member: &str, status: &str) -> anyhow::Result<()> {
+    let m = client
+        .set_member_status(image, member, status)
+        .await
+        .map_err(|e| member_error(&format!("cannot set {member}'s answer to image {image}"), e))?;
+    if json {
+        return output::json(&json!({ "image_id": image, "member": m }));
+    }
+    println!("Image {image} is {} by {member}", m.status.as_deref().unwrap_or(status));
+    Ok(())
 }
 
 async fn list(client: &Client, json: bool, image: &str) -> anyhow::Result<()> {
@@ -148,8 +195,8 @@ async fn list(client: &Client, json: bool, image: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     let rows: Vec<Vec<String>> =
-        members.iter().map(|m| vec![m.member_id.clone(), yes_no(m.can_share).into()]).collect();
-    output::table(&mut std::io::stdout().lock(), &["MEMBER", "CAN SHARE"], &rows)?;
+        members.iter().map(|m| vec![m.member_id.clone(), standing(m.can_share, &m.status)]).collect();
+    output::table(&mut std::io::stdout().lock(), &["MEMBER", column(client)], &rows)?;
     Ok(())
 }
 

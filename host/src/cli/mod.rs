@@ -213,7 +213,7 @@ fn die_on_closed_pipe() {
 /// `tank member`, and accepted after any of their verbs.
 #[derive(Debug, Clone, Args)]
 pub struct Connection {
-    /// The API server: http://host:port (a trailing /v1 is fine).
+    /// The API server: http://host:port (a trailing /v1 or /v2 is fine).
     #[arg(long, env = "TANK_URL", default_value = tank_client::DEFAULT_URL, global = true, value_name = "URL")]
     pub url: String,
     /// A token, sent as X-Auth-Token, for servers behind an authenticating proxy.
@@ -222,13 +222,18 @@ pub struct Connection {
     /// Print JSON for scripts instead of text for people (keys in docs/cli.md).
     #[arg(long, global = true)]
     pub json: bool,
+    /// The Images API version to speak: v2 (today's), or v1 (the seed era's).
+    #[arg(long, env = "TANK_API", default_value = "v2", global = true, value_name = "VERSION", value_parser = ["v1", "v2"])]
+    pub api: String,
 }
 
 impl Connection {
     /// The client for `--url` and `--token`.
     fn client(&self) -> anyhow::Result<tank_client::Client> {
+        let api = self.api.parse().map_err(|e| exit::bad_input(format!("{e}; set --api or TANK_API")))?;
         let client = tank_client::Client::new(&self.url)
-            .map_err(|e| exit::bad_input(format!("{e}; set --url or TANK_URL to http://host:port")))?;
+            .map_err(|e| exit::bad_input(format!("{e}; set --url or TANK_URL to http://host:port")))?
+            .with_api(api);
         match &self.token {
             Some(token) => Ok(client
                 .with_token(token)

@@ -63,9 +63,9 @@ pub fn table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> std
 }
 
 /// One image as a block of `Label: value` lines, as the seed `glance show` printed it.
-pub fn image_block(out: &mut impl Write, base_url: &str, image: &Image) -> std::io::Result<()> {
+pub fn image_block(out: &mut impl Write, uri: &str, image: &Image) -> std::io::Result<()> {
     let yes_no = |b: bool| if b { "Yes" } else { "No" };
-    writeln!(out, "URI: {base_url}/v1/images/{}", image.id)?;
+    writeln!(out, "URI: {uri}")?;
     writeln!(out, "Id: {}", image.id)?;
     writeln!(out, "Public: {}", yes_no(image.is_public))?;
     writeln!(out, "Protected: {}", yes_no(image.protected))?;
@@ -78,6 +78,19 @@ pub fn image_block(out: &mut impl Write, base_url: &str, image: &Image) -> std::
     writeln!(out, "Minimum disk required (GB): {}", image.min_disk)?;
     writeln!(out, "Owner: {}", or_dash(image.owner.as_deref()))?;
     writeln!(out, "Checksum: {}", or_dash(image.checksum.as_deref()))?;
+    // What only v2 tells.
+    if let Some(visibility) = &image.visibility {
+        writeln!(out, "Visibility: {visibility}")?;
+    }
+    if let (Some(algo), Some(hash)) = (&image.os_hash_algo, &image.os_hash_value) {
+        writeln!(out, "Hash ({algo}): {hash}")?;
+    }
+    if !image.stores.is_empty() {
+        writeln!(out, "Stores: {}", image.stores.join(", "))?;
+    }
+    if !image.tags.is_empty() {
+        writeln!(out, "Tags: {}", image.tags.join(", "))?;
+    }
     writeln!(out, "Created at: {}", image.created_at)?;
     writeln!(out, "Updated at: {}", image.updated_at)?;
     for (key, value) in &image.properties {

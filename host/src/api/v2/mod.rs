@@ -452,13 +452,32 @@ async fn upload(
     // Without a length or chunking, the body is empty: Nova's zero-length activation.
     let length = transport.or(declared).or(if chunked { None } else { Some(0) });
     let store = parts.headers.get("x-image-meta-store").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let checksum = parts.headers.get("content-md5").map(content_md5).transpose()?;
     let data = Data { source: Source::Stream { body: body.into_stream(), length }, store };
     let done = match target {
-        Target::File => tank.images.upload(who, id, data).await,
+        Target::File => tank.images.upload(who, id, data, checksum).await,
         Target::Stage => tank.images.stage(who, id, data).await,
     };
     done.map_err(ApiError::v2)?;
     Ok(no_content())
+}
+
+/// A `Content-MD5` request header as the MD5 in lower-case hex: RFC 1864's base64 of the
+/// 16 bytes, or the 32 hex digits that Glance and Tank send on downloads.
+fn content_md5(value: &HeaderValue) -> Result<String, ApiError> {
+    use base64::Engine;
+    let text = value.to_str().unwrap_or("").trim();
+    let bytes = if text.len() == 32 {
+        hex::decode(text).ok()
+    } else {
+        base64::engine::general_purpose::STANDARD.decode(text).ok()
+    };
+    match bytes {
+        Some(md5) if md5.len() == 16 => Ok(hex::encode(md5)),
+        _ => Err(ApiError::bad_request(
+            "content-md5 must be the data's MD5: its 16 bytes in base64 (RFC 1864), or 32 hex digits",
+        )),
+    }
 }
 
 /// A `Range` request header: `bytes=a-b`, `bytes=a-` or `bytes=-n`. `None` for anything
@@ -544,6 +563,17 @@ mod tests {
         assert_eq!(parse_range("bytes=-5"), Some((None, Some(5))));
         for ignored in ["bytes=5-1", "bytes=-", "items=0-1", "bytes=0-1,4-5", "bytes=a-b"] {
             assert_eq!(parse_range(ignored), None, "{ignored}");
+        }
+    }
+
+    #[test]
+    fn content_md5_is_read_in_base64_and_in_hex() {
+        let md5 = "9e107d9d372bb6826bd81d3542a419d6";
+        for form in [md5, "9E107D9D372BB6826BD81D3542A419D6", "nhB9nTcrtoJr2B01QqQZ1g=="] {
+            assert_eq!(content_md5(&HeaderValue::from_static(form)).unwrap(), md5, "{form}");
+        }
+        for bad in ["", "9e107d9d", "not base64 at all", "AAAA", "zz107d9d372bb6826bd81d3542a419d6"] {
+            assert_eq!(content_md5(&HeaderValue::from_static(bad)).unwrap_err().status, 400, "{bad:?}");
         }
     }
 
