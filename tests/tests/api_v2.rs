@@ -893,6 +893,14 @@ fn copy_image_and_imports_into_several_stores() {
     let staged = create(s, &[], json!({"name": "gd", "disk_format": "raw", "container_format": "bare"}));
     let staged = staged["id"].as_str().unwrap().to_owned();
     let more = data(1_500_000, 6);
+    // A Content-MD5 the data does not have: refused, nothing staged, the image queued.
+    let wrong = [("content-md5", "nhB9nTcrtoJr2B01QqQZ1g==")];
+    let r = s.send_chunked("PUT", &format!("/v2/images/{staged}/stage"), more.clone(), &wrong);
+    assert_eq!(r.status, 400, "{}", r.error_message());
+    assert_eq!(
+        (s.get(&format!("/v2/images/{staged}")).json()["status"].as_str(), files("staging")),
+        (Some("queued"), 0)
+    );
     assert_eq!(s.send_chunked("PUT", &format!("/v2/images/{staged}/stage"), more.clone(), &[]).status, 204);
     let r = import(&staged, json!({"method": {"name": "glance-direct"}, "all_stores": true}));
     assert_eq!(r.status, 202, "{}", r.error_message());

@@ -306,10 +306,17 @@ fn add_reads_standard_input_reserves_without_data_and_update_uploads_later(api: 
     let run = cli.image(&["update", &id, "--file", file.to_str().unwrap()]).run().expect(4);
     assert!(run.stderr.starts_with(&format!("tank: cannot update image {id}: ")), "{}", run.stderr);
     assert!(run.stderr.contains("queued") && run.stderr.contains("(HTTP 409)"), "{}", run.stderr);
-    // With a metadata change too, nothing changes.
+    // With a metadata change too, nothing changes; nor with a malformed declaration.
     let run = cli.image(&["update", &id, "name=renamed", "--file", file.to_str().unwrap()]).run().expect(4);
     assert!(run.stderr.contains("queued"), "{}", run.stderr);
-    assert_eq!(s.block_on(cli.client().get(&id)).unwrap().name.as_deref(), Some("later"));
+    let queued = cli.image(&["add", "name=queued", "disk_format=raw", "container_format=bare", "--json"]).run();
+    let queued = queued.expect(0).json()["image"]["id"].as_str().unwrap().to_owned();
+    let run = cli.image(&["update", &queued, "name=renamed", "checksum=zz", "--file", file.to_str().unwrap()]).run();
+    let run = run.expect(2);
+    assert!(run.stderr.contains("checksum"), "{}", run.stderr);
+    for id in [&id, &queued] {
+        assert_ne!(s.block_on(cli.client().get(id)).unwrap().name.as_deref(), Some("renamed"));
+    }
 
     // A declared size or checksum that the data does not have: refused, nothing kept.
     let files = d.data_files().len();
@@ -399,6 +406,19 @@ fn exit_codes_tell_not_found_bad_input_refused_and_server_failures_apart(api: Ap
         .block_on(cli.client().list_detailed(&tank_client::ListQuery::new().filter("is_public", "none")))
         .unwrap()
         .is_empty());
+    // Data the server refuses leaves no image behind, protected or not, and an unknown
+    // store is found before anything is made.
+    let hostname = "/etc/hostname";
+    let wrong = format!("checksum={}", md5_hex(b"not the file"));
+    for fields in [vec!["protected=true", wrong.as_str()], vec!["store=nowhere"]] {
+        let mut args = vec!["add", "name=refused", "disk_format=raw", "container_format=bare", "--file", hostname];
+        args.extend_from_slice(&fields);
+        let run = cli.image(&args).run().expect(2);
+        one_line(&run);
+        assert!(run.stderr.contains("nowhere") || run.stderr.contains("checksum"), "{}", run.stderr);
+    }
+    let everything = tank_client::ListQuery::new().filter("is_public", "none");
+    assert!(s.block_on(cli.client().list_detailed(&everything)).unwrap().is_empty(), "no image was left");
 
     // 4: refused: a conflict or a forbidden request.
     let id = add(&cli, d.root.path(), &["protected=true"], b"keep me");
@@ -657,10 +677,14 @@ fn v2_member_verbs_offer_accept_reject_and_replace() {
     assert_eq!(left.iter().map(|m| m.member_id.as_str()).collect::<Vec<_>>(), ["dave"]);
     let run = alice(&["add", &id, "erin", "--can-share"]).run().expect(2);
     assert!(run.stderr.contains("can_share"), "{}", run.stderr);
-    // A public image has no members in v2: the server says so.
+    // A public image has no members in v2: the server says so, and a replace that cannot
+    // offer leaves the members as they were.
     cli.image(&["update", &id, "is_public=true", "--token", "alice-token"]).run().expect(0);
     let run = alice(&["add", &id, "erin"]).run().expect(4);
     assert!(run.stderr.contains("shared"), "{}", run.stderr);
+    alice(&["replace", &id, "erin"]).run().expect(4);
+    let left = s.block_on(cli.client().with_token("alice-token").unwrap().members(&id)).unwrap();
+    assert_eq!(left.iter().map(|m| m.member_id.as_str()).collect::<Vec<_>>(), ["dave"]);
 }
 
 #[test]

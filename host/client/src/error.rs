@@ -96,6 +96,12 @@ impl Error {
         self
     }
 
+    /// The error with `note` after its message: what else the caller should know.
+    pub(crate) fn with_note(mut self, note: &str) -> Error {
+        self.message = format!("{}; {note}", self.message);
+        self
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.kind

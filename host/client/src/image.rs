@@ -125,8 +125,8 @@ pub struct MemberChange {
     pub can_share: Option<bool>,
 }
 
-/// The fields Glance's `x-image-meta-<field>` headers carry, and v2's `visibility`;
-/// anything else is a property.
+/// The fields Glance's `x-image-meta-<field>` headers carry, and v2's `visibility` and
+/// `os_hidden`; anything else is a property.
 pub const FIELDS: &[&str] = &[
     "id",
     "name",
@@ -141,6 +141,7 @@ pub const FIELDS: &[&str] = &[
     "owner",
     "store",
     "visibility",
+    "os_hidden",
 ];
 
 /// What a create or update sends: fields, properties, and where the data comes from when

@@ -52,11 +52,13 @@ impl Client {
         struct Answer {
             image: Image,
         }
-        if let Some(v) = meta.fields.get("visibility") {
-            return Err(Error::new(
-                ErrorKind::BadInput,
-                format!("visibility={v}: v1 knows is_public=true or false only; use the v2 API for visibility"),
-            ));
+        for field in ["visibility", "os_hidden"] {
+            if let Some(v) = meta.fields.get(field) {
+                return Err(Error::new(
+                    ErrorKind::BadInput,
+                    format!("{field}={v}: v1 has no {field} (only is_public=true or false); use the v2 API for it"),
+                ));
+            }
         }
         let mut headers = HeaderMap::new();
         meta.headers(&mut headers)?;

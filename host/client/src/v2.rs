@@ -75,6 +75,25 @@ impl From<V2Member> for Member {
     }
 }
 
+/// Why giving an image its data failed.
+enum Fill {
+    /// The server refused or lost the data: the image has none.
+    Refused(Error),
+    /// The answer was lost: the data may have arrived, or an import may still run.
+    Unsure(Error),
+}
+
+impl Fill {
+    /// A failure of a request that sends or asks for the data: lost answers are unsure.
+    fn of(e: Error) -> Fill {
+        if e.kind() == ErrorKind::Network {
+            Fill::Unsure(e)
+        } else {
+            Fill::Refused(e)
+        }
+    }
+}
+
 impl Client {
     pub(crate) async fn v2_get(&self, id: &str) -> Result<Image> {
         image(self.json::<Value>(Method::GET, &image_path(id)).await?)
@@ -102,6 +121,9 @@ impl Client {
                  container_format= (disk_format=raw container_format=bare when in doubt)",
             ));
         }
+        // Everything the data's requests will say is checked before the image exists.
+        let headers = data.as_ref().map(|d| upload_headers(meta, d.size())).transpose()?;
+        self.v2_check_store(meta).await?;
         let mut doc = Map::new();
         for (field, value) in meta.fields.iter().filter(|(f, _)| !DATA_FIELDS.contains(&f.as_str())) {
             let (key, value) = attribute(field, value)?;
@@ -111,23 +133,66 @@ impl Client {
             doc.insert(key.clone(), Value::String(value.clone()));
         }
         let resp = self.send(Method::POST, "/v2/images", json_headers(), json_body(&Value::Object(doc)), None).await?;
-        let created = image(read_json(resp).await?)?;
-        match self.v2_fill(&created.id, meta, data).await {
-            Ok(image) => Ok(image),
-            Err(e) => {
-                // One call, one image: v1's create leaves nothing usable when the data fails,
-                // and neither does this one leave a record the caller never got an id of.
-                if filling {
-                    let _ = self.delete(&created.id).await;
-                }
-                Err(e)
+        let id = image(read_json(resp).await?)?.id;
+        match self.v2_fill(&id, meta, data, headers).await {
+            Ok(()) => self.v2_get(&id).await,
+            // One call, one image: v1's create leaves nothing usable when the data fails,
+            // and neither does this one leave a record the caller never got the id of.
+            Err(Fill::Refused(e)) => Err(self.v2_discard(&id, meta, e).await),
+            Err(Fill::Unsure(e)) => {
+                Err(e.with_note(&format!("image {id} was made, and may have its data or be importing it still")))
             }
         }
     }
 
+    /// Deletes image `id`, made by a create whose data failed with `e` (unprotecting it
+    /// first if the create protected it), and answers `e`, noting an image left behind.
+    async fn v2_discard(&self, id: &str, meta: &ImageMeta, e: Error) -> Error {
+        let mut removed = Ok(());
+        if meta.fields.get("protected").is_some_and(|p| p.eq_ignore_ascii_case("true")) {
+            let ops = json!([{"op": "replace", "path": "/protected", "value": false}]);
+            removed = self.v2_patch(id, &ops).await;
+        }
+        match removed.and(self.delete(id).await) {
+            Ok(()) => e,
+            Err(d) => e.with_note(&format!("image {id} was made and could not be removed again ({d}); delete it")),
+        }
+    }
+
+    async fn v2_patch(&self, id: &str, ops: &Value) -> Result<()> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PATCH));
+        self.send(Method::PATCH, &image_path(id), headers, json_body(ops), None).await?;
+        Ok(())
+    }
+
+    /// Refuses a `store` that the server does not have, before anything changes.
+    async fn v2_check_store(&self, meta: &ImageMeta) -> Result<()> {
+        #[derive(serde::Deserialize)]
+        struct Stores {
+            stores: Vec<Store>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Store {
+            id: String,
+        }
+        let Some(wanted) = meta.fields.get("store") else { return Ok(()) };
+        let stores = self.json::<Stores>(Method::GET, "/v2/info/stores").await?.stores;
+        if stores.iter().any(|s| s.id == *wanted) {
+            return Ok(());
+        }
+        let known: Vec<&str> = stores.iter().map(|s| s.id.as_str()).collect();
+        Err(Error::new(
+            ErrorKind::BadInput,
+            format!("store={wanted}: the server has no such store; it has {}", known.join(", ")),
+        ))
+    }
+
     pub(crate) async fn v2_update(&self, id: &str, meta: &ImageMeta, data: Option<Upload>) -> Result<Image> {
         check_sources(meta, data.is_some())?;
+        let headers = data.as_ref().map(|d| upload_headers(meta, d.size())).transpose()?;
         let current = self.v2_get(id).await?;
+        self.v2_check_store(meta).await?;
         let ops = patch(meta, &current)?;
         if !ops.is_empty() {
             // v1 changes the metadata and takes the data in one request that does neither
@@ -143,77 +208,58 @@ impl Client {
                     ),
                 ));
             }
-            let mut headers = HeaderMap::new();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PATCH));
-            self.send(Method::PATCH, &image_path(id), headers, json_body(&Value::Array(ops)), None).await?;
+            self.v2_patch(id, &Value::Array(ops)).await?;
         }
-        self.v2_fill(id, meta, data).await
+        match self.v2_fill(id, meta, data, headers).await {
+            Ok(()) => self.v2_get(id).await,
+            Err(Fill::Refused(e) | Fill::Unsure(e)) => Err(e),
+        }
     }
 
-    /// Gives image `id` its data (`data`, or a web-download of `meta.copy_from` waited
-    /// for), if any, and answers the image as it then is.
-    async fn v2_fill(&self, id: &str, meta: &ImageMeta, data: Option<Upload>) -> Result<Image> {
+    /// Gives image `id` its data, if any: `data` uploaded with `headers`, or a
+    /// web-download of `meta.copy_from` waited for.
+    async fn v2_fill(
+        &self,
+        id: &str,
+        meta: &ImageMeta,
+        data: Option<Upload>,
+        headers: Option<HeaderMap>,
+    ) -> Result<(), Fill> {
         if let Some(upload) = data {
-            self.v2_put_file(id, meta, upload).await?;
+            let (body, failure) = DataBody::new(upload);
+            let path = format!("{}/file", image_path(id));
+            let headers = headers.unwrap_or_default();
+            self.send(Method::PUT, &path, headers, RequestBody::Data(body), Some(failure)).await.map_err(Fill::of)?;
         } else if let Some(uri) = &meta.copy_from {
             self.v2_web_download(id, uri, meta.fields.get("store")).await?;
         }
-        self.v2_get(id).await
-    }
-
-    /// `PUT /v2/images/<id>/file`, with the declared size and checksum, and the store.
-    async fn v2_put_file(&self, id: &str, meta: &ImageMeta, upload: Upload) -> Result<()> {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
-        if let Some(size) = upload.size().filter(|&s| s > 0) {
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
-        }
-        if let Some(size) = meta.fields.get("size") {
-            let n: u64 = size.parse().map_err(|_| {
-                Error::new(ErrorKind::BadInput, format!("size={size}: must be a whole number of bytes"))
-            })?;
-            headers.insert("x-openstack-image-size", HeaderValue::from(n));
-        }
-        if let Some(sum) = meta.fields.get("checksum") {
-            let md5 = hex::decode(sum).ok().filter(|b| b.len() == 16).ok_or_else(|| {
-                Error::new(ErrorKind::BadInput, format!("checksum={sum}: an MD5 checksum is 32 hex digits"))
-            })?;
-            let encoded = base64::engine::general_purpose::STANDARD.encode(md5);
-            headers.insert("content-md5", HeaderValue::from_str(&encoded).expect("base64 is a valid header value"));
-        }
-        if let Some(store) = meta.fields.get("store") {
-            headers.insert("x-image-meta-store", header_value("store", store)?);
-        }
-        let (body, failure) = DataBody::new(upload);
-        let path = format!("{}/file", image_path(id));
-        self.send(Method::PUT, &path, headers, RequestBody::Data(body), Some(failure)).await?;
         Ok(())
     }
 
     /// Imports `uri` into image `id` (`web-download`, into `store` or the default one) and
     /// waits until the image is active, or the import failed.
-    async fn v2_web_download(&self, id: &str, uri: &str, store: Option<&String>) -> Result<()> {
+    async fn v2_web_download(&self, id: &str, uri: &str, store: Option<&String>) -> Result<(), Fill> {
         let mut body = json!({"method": {"name": "web-download", "uri": uri}});
         if let Some(store) = store {
             body["stores"] = json!([store]);
         }
         let path = format!("{}/import", image_path(id));
-        self.send(Method::POST, &path, json_headers(), json_body(&body), None).await?;
+        self.send(Method::POST, &path, json_headers(), json_body(&body), None).await.map_err(Fill::of)?;
         let mut pause = Duration::from_millis(20);
         loop {
-            let now = self.v2_get(id).await?;
+            let now = self.v2_get(id).await.map_err(Fill::Unsure)?;
             match now.status.as_str() {
                 "active" => return Ok(()),
                 "importing" => {}
                 status => {
                     let failed = now.properties.get(FAILED_IMPORT).map(String::as_str).unwrap_or("?");
-                    return Err(Error::new(
+                    return Err(Fill::Refused(Error::new(
                         ErrorKind::Server,
                         format!(
                             "the server could not import {uri} into image {id} (it is {status} again; store {failed} \
                              failed); its log says why"
                         ),
-                    ));
+                    )));
                 }
             }
             tokio::time::sleep(pause).await;
@@ -245,26 +291,31 @@ impl Client {
 
     pub(crate) async fn v2_shared_images(&self, member: &str) -> Result<Vec<SharedImage>> {
         let mut shared = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let mut q = ListQuery::new().filter("visibility", "shared").filter("member_status", "all").limit(PAGE);
-            q.marker = marker.take();
-            let page = self.v2_list(&q).await?;
-            let Some(last) = page.last() else { return Ok(shared) };
-            marker = Some(last.id.clone());
-            for image in &page {
-                let path = format!("{}/members/{}", image_path(&image.id), encode(member));
-                match self.json::<V2Member>(Method::GET, &path).await {
-                    Ok(m) => shared.push(SharedImage {
-                        image_id: image.id.clone(),
-                        can_share: false,
-                        status: Some(m.status),
-                    }),
-                    Err(e) if e.kind() == ErrorKind::NotFound => {}
-                    Err(e) => return Err(e),
+        // v2 lists hidden images only when asked for them alone: two walks.
+        for hidden in ["false", "true"] {
+            let mut marker: Option<String> = None;
+            loop {
+                let mut q = ListQuery::new().filter("visibility", "shared").filter("member_status", "all");
+                q = q.filter("os_hidden", hidden).limit(PAGE);
+                q.marker = marker.take();
+                let page = self.v2_list(&q).await?;
+                let Some(last) = page.last() else { break };
+                marker = Some(last.id.clone());
+                for image in &page {
+                    let path = format!("{}/members/{}", image_path(&image.id), encode(member));
+                    match self.json::<V2Member>(Method::GET, &path).await {
+                        Ok(m) => shared.push(SharedImage {
+                            image_id: image.id.clone(),
+                            can_share: false,
+                            status: Some(m.status),
+                        }),
+                        Err(e) if e.kind() == ErrorKind::NotFound => {}
+                        Err(e) => return Err(e),
+                    }
                 }
             }
         }
+        Ok(shared)
     }
 
     pub(crate) async fn v2_add_member(&self, id: &str, member: &str, can_share: Option<bool>) -> Result<()> {
@@ -292,11 +343,20 @@ impl Client {
             return Err(no_can_share());
         }
         let current = self.v2_members(id).await?;
+        // The new members first: a refused offer (an image that is not shared) then
+        // leaves the member list as it was.
+        let mut added = Vec::new();
+        for new in members.iter().filter(|n| !current.iter().any(|m| m.member_id == n.member_id)) {
+            if let Err(e) = self.v2_add_member(id, &new.member_id, None).await {
+                for member in added {
+                    let _ = self.delete_member(id, member).await;
+                }
+                return Err(e);
+            }
+            added.push(&new.member_id);
+        }
         for old in current.iter().filter(|m| !members.iter().any(|n| n.member_id == m.member_id)) {
             self.delete_member(id, &old.member_id).await?;
-        }
-        for new in members.iter().filter(|n| !current.iter().any(|m| m.member_id == n.member_id)) {
-            self.v2_add_member(id, &new.member_id, None).await?;
         }
         Ok(())
     }
@@ -306,6 +366,33 @@ impl Client {
         let resp = self.send(Method::PUT, &path, json_headers(), json_body(&json!({ "status": status })), None).await?;
         Ok(read_json::<V2Member>(resp).await?.into())
     }
+}
+
+/// The headers of `PUT .../file` for `meta`'s data of `size` bytes (when known): the
+/// declared size and checksum, and the store.
+fn upload_headers(meta: &ImageMeta, size: Option<u64>) -> Result<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    if let Some(size) = size.filter(|&s| s > 0) {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    }
+    if let Some(size) = meta.fields.get("size") {
+        let n: u64 = size
+            .parse()
+            .map_err(|_| Error::new(ErrorKind::BadInput, format!("size={size}: must be a whole number of bytes")))?;
+        headers.insert("x-openstack-image-size", HeaderValue::from(n));
+    }
+    if let Some(sum) = meta.fields.get("checksum") {
+        let md5 = hex::decode(sum).ok().filter(|b| b.len() == 16).ok_or_else(|| {
+            Error::new(ErrorKind::BadInput, format!("checksum={sum}: an MD5 checksum is 32 hex digits"))
+        })?;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(md5);
+        headers.insert("content-md5", HeaderValue::from_str(&encoded).expect("base64 is a valid header value"));
+    }
+    if let Some(store) = meta.fields.get("store") {
+        headers.insert("x-image-meta-store", header_value("store", store)?);
+    }
+    Ok(headers)
 }
 
 fn image_path(id: &str) -> String {
@@ -361,7 +448,7 @@ fn attribute(field: &str, value: &str) -> Result<(String, Value)> {
     Ok(match field {
         // A v1 private image is one with members: v2's shared.
         "is_public" => ("visibility".into(), json!(if flag()? { "public" } else { "shared" })),
-        "protected" => (field.into(), json!(flag()?)),
+        "protected" | "os_hidden" => (field.into(), json!(flag()?)),
         "min_ram" | "min_disk" => {
             (field.into(), json!(value.parse::<u64>().map_err(|_| bad("must be a whole number of 0 or more"))?))
         }

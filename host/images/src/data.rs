@@ -175,10 +175,7 @@ impl Inner {
         if to.all_stores && !to.stores.is_empty() {
             return Err(invalid("give stores or all_stores, not both"));
         }
-        let holds = |entry: &Arc<StoreEntry>| {
-            let held = |l: &ImageLocation| self.stores.holding(l).is_some_and(|s| Arc::ptr_eq(s, entry));
-            image.locations.iter().any(|l| !l.is_staged() && held(l))
-        };
+        let holds = |entry: &Arc<StoreEntry>| self.holds(image, entry);
         let mut picked: Vec<Arc<StoreEntry>> = Vec::new();
         if to.all_stores {
             let mut all: Vec<Arc<StoreEntry>> = (self.stores.entries().iter())
@@ -209,6 +206,12 @@ impl Inner {
         }
         let first = picked.remove(0);
         Ok(Targets { first, more: picked, must_succeed: to.must_succeed })
+    }
+
+    /// Whether `image` has a copy of its data (not a staged one) in store `entry`.
+    fn holds(&self, image: &Image, entry: &Arc<StoreEntry>) -> bool {
+        let held = |l: &ImageLocation| self.stores.holding(l).is_some_and(|s| Arc::ptr_eq(s, entry));
+        image.locations.iter().any(|l| !l.is_staged() && held(l))
     }
 
     /// The store that reads `url`, a URL a client gave: one whose locations are external
@@ -592,12 +595,26 @@ impl Inner {
                     }
                     failed.push(target.names[0].clone());
                     if let Some(next) = targets.get(n + 1) {
-                        image = self.pass_lease(job, &target.names[0], &next.names[0]).await?;
+                        match self.pass_lease(job, &target.names[0], &next.names[0]).await {
+                            Ok(passed) => image = passed,
+                            Err(e) => {
+                                self.end_failed(id, Some(token), &job.reverted()).await;
+                                return Err(e);
+                            }
+                        }
                     }
                 }
             }
         }
-        self.finish_job(job, &failed).await
+        match self.finish_job(job, &failed).await {
+            // A registry that failed the last write: end the job as a failure rather than
+            // leave its lease on an image that recovery does not scan.
+            Err(e) if !matches!(e, ImageError::DeletedDuringUpload(_)) => {
+                self.end_failed(id, Some(token), &job.reverted()).await;
+                Err(e)
+            }
+            done => done,
+        }
     }
 
     /// Passes the lease of `job` on from store `failed`, whose copy failed, to `next`, so
@@ -662,7 +679,7 @@ impl Inner {
         id: ImageId,
         body: ByteStream,
         targets: Targets,
-        declared: Option<u64>,
+        declared: Declared,
         (from, in_flight): (Status, Status),
         started: Option<oneshot::Sender<Image>>,
     ) -> Result<Image> {
@@ -700,6 +717,20 @@ impl Inner {
             let mut image = record.value;
             if image.is_deleted() {
                 return Err(ImageError::DeletedDuringUpload(id));
+            }
+            let copying = job.in_flight == Status::Active;
+            if copying && image.status == Status::Active {
+                // Another copy began or ended since this one was checked.
+                if let Some(upload) = &image.upload {
+                    return Err(copy_running(id, &upload.store));
+                }
+                let stores = std::iter::once(&job.store).chain(&job.more);
+                if let Some(held) = stores.into_iter().find(|s| self.holds(&image, s)) {
+                    return Err(ImageError::Conflict(format!(
+                        "image {id} has data in store {} already",
+                        held.names[0]
+                    )));
+                }
             }
             let ready = image.status == job.from && (job.from == Status::Queued || image.upload.is_none());
             if !ready {
@@ -771,8 +802,9 @@ impl Inner {
         // The lease is renewed until the commit is over: finishing a write (an fsync, an
         // S3 multipart completion) and the commit's retries may take longer than a lease.
         let renewer = tokio::spawn(self.clone().renew(id, token.to_owned(), stop_tx));
-        let want = image.checksum.as_deref();
-        let result = match self.write_copy(id, &job.store, body, job.declared, &limit, stop.clone(), want).await {
+        // The MD5 declared with the data (v2's Content-MD5), else the record's (v1's).
+        let want = job.declared.md5.as_deref().or(image.checksum.as_deref());
+        let result = match self.write_copy(id, &job.store, body, job.declared.size, &limit, stop.clone(), want).await {
             Ok((location, stored)) => match self.commit(job, &job.store, location.clone(), &stored).await {
                 Ok(image) if !job.more.is_empty() => {
                     let source = (job.store.clone(), location);
@@ -848,8 +880,8 @@ struct Job {
     /// The lease's token: the upload's name in the record.
     token: String,
     store: Arc<StoreEntry>,
-    /// The size the data must have, when known.
-    declared: Option<u64>,
+    /// What the data must be, as far as known.
+    declared: Declared,
     /// The image's status while the bytes flow: `saving` (an upload), `uploading` (a
     /// stage) or `importing`.
     in_flight: Status,
@@ -881,6 +913,20 @@ impl Job {
         } else {
             Vec::new()
         }
+    }
+}
+
+/// What a transfer's data must be: its size, and the MD5 declared with it (not with the
+/// record: v2's `Content-MD5`), when known.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Declared {
+    size: Option<u64>,
+    md5: Option<String>,
+}
+
+impl From<Option<u64>> for Declared {
+    fn from(size: Option<u64>) -> Declared {
+        Declared { size, md5: None }
     }
 }
 
@@ -999,6 +1045,13 @@ fn names_copy(image: &Image, store: &StoreEntry, location: &Location) -> bool {
     image.locations.iter().any(|l| l.url == *location && l.store.as_deref() == Some(store.names[0].as_str()))
 }
 
+/// The refusal of a copy of image `id` while another one writes into `store`.
+fn copy_running(id: ImageId, store: &str) -> ImageError {
+    ImageError::Conflict(format!(
+        "image {id} is being copied into store {store} already; wait until os_glance_importing_to_stores is gone"
+    ))
+}
+
 /// The property listing the stores an import or copy has still to write (Glance's).
 pub const IMPORTING_TO: &str = "os_glance_importing_to_stores";
 
@@ -1083,7 +1136,7 @@ impl Images {
         }
         match upload {
             None => Ok(image),
-            Some((body, store, size)) => self.run_upload(image.id, body, store, size).await,
+            Some((body, store, size)) => self.run_upload(image.id, body, store, size.into()).await,
         }
     }
 
@@ -1092,7 +1145,7 @@ impl Images {
     pub async fn update(&self, who: &Caller, id: ImageId, changes: Vec<Change>, data: Option<Data>) -> Result<Image> {
         match data {
             None => Ok(self.update_metadata(who, id, changes, None).await?.value),
-            Some(data) => self.fill(who, id, changes, data, Formats::Optional).await,
+            Some(data) => self.fill(who, id, changes, data, Formats::Optional, None).await,
         }
     }
 
@@ -1103,6 +1156,7 @@ impl Images {
         changes: Vec<Change>,
         data: Data,
         formats: Formats,
+        md5: Option<String>,
     ) -> Result<Image> {
         let inner = &self.inner;
         let record = inner.visible(who, id, Deleted::Hide).await?;
@@ -1122,6 +1176,14 @@ impl Images {
         inner.apply(&mut preview, &changes)?;
         if formats == Formats::Required {
             formats_set(&preview, "uploading")?;
+        }
+        if let (Some(md5), Some(recorded)) = (&md5, &preview.checksum) {
+            if md5 != recorded {
+                return Err(ImageError::Invalid {
+                    field: "checksum",
+                    reason: format!("the image's checksum is {recorded}, but the data is declared to have MD5 {md5}"),
+                });
+            }
         }
         // A reservation's size is the size its data must have.
         let declared = (preview.size > 0).then_some(preview.size);
@@ -1153,7 +1215,7 @@ impl Images {
         };
         match prepared {
             Prepared::Registered { .. } => Ok(record.value),
-            Prepared::Upload { body, store, size } => self.run_upload(id, body, store, size).await,
+            Prepared::Upload { body, store, size } => self.run_upload(id, body, store, Declared { size, md5 }).await,
         }
     }
 
@@ -1192,11 +1254,7 @@ impl Images {
         inner.check(who, Action::CopyImage, Target::image(&image))?;
         if let Some(upload) = &image.upload {
             if !upload.expired(now()) {
-                return Err(ImageError::Conflict(format!(
-                    "image {id} is being copied into store {} already; wait until os_glance_importing_to_stores is \
-                     gone",
-                    upload.store
-                )));
+                return Err(copy_running(id, &upload.store));
             }
             self.end_upload(id, false).await;
             image = inner.visible(who, id, Deleted::Hide).await?.value;
@@ -1229,7 +1287,7 @@ impl Images {
         steps: (Status, Status),
     ) -> Result<Image> {
         let (started_tx, started) = oneshot::channel();
-        let job = tokio::spawn(self.inner.clone().upload(id, body, targets, size, steps, Some(started_tx)));
+        let job = tokio::spawn(self.inner.clone().upload(id, body, targets, size.into(), steps, Some(started_tx)));
         match started.await {
             Ok(importing) => Ok(importing),
             // The import ended before it began (the image changed, a registry failure).
@@ -1245,7 +1303,7 @@ impl Images {
     /// the bytes stream into the staging store through the upload's life cycle with the
     /// image `uploading`, and stay there, the image still `uploading`, until
     /// [`Images::import_staged`]. A failure leaves the image `queued` and nothing staged.
-    pub async fn stage(&self, who: &Caller, id: ImageId, data: Data) -> Result<Image> {
+    pub async fn stage(&self, who: &Caller, id: ImageId, data: Data, checksum: Option<String>) -> Result<Image> {
         let inner = &self.inner;
         let staging = inner.staging_store()?;
         let record = inner.visible(who, id, Deleted::Hide).await?;
@@ -1266,7 +1324,8 @@ impl Images {
             .cloned()
             .ok_or_else(|| ImageError::UnknownStore { name: staging.clone(), available: inner.stores.describe() })?;
         let steps = (Status::Queued, Status::Uploading);
-        tokio::spawn(inner.clone().upload(id, body, store.into(), size, steps, None)).await.map_err(joined)?
+        let declared = Declared { size, md5: checksum };
+        tokio::spawn(inner.clone().upload(id, body, store.into(), declared, steps, None)).await.map_err(joined)?
     }
 
     /// Imports the staged data of image `id` into the stores of `to` (v2's glance-direct):
@@ -1303,11 +1362,10 @@ impl Images {
 
     /// Fills queued image `id` with `data` (v2's `PUT /file`): its disk and container
     /// formats must be set first, as v2 has no other way to say what the data is. A
-    /// `checksum` (the MD5 the client says the data has) is declared as v1's is: data with
-    /// another MD5 is refused and nothing is kept.
+    /// `checksum` (the MD5 the client says the data has, v2's `Content-MD5`) goes with the
+    /// data, not into the record: data with another MD5 is refused and nothing is kept.
     pub async fn upload(&self, who: &Caller, id: ImageId, data: Data, checksum: Option<String>) -> Result<Image> {
-        let declared = checksum.map(|sum| vec![Change::Checksum(Some(sum))]).unwrap_or_default();
-        self.fill(who, id, declared, data, Formats::Required).await
+        self.fill(who, id, Vec::new(), data, Formats::Required, checksum).await
     }
 
     /// Runs an upload in a task of its own: a request dropped midway cannot leave it
@@ -1317,10 +1375,10 @@ impl Images {
         id: ImageId,
         body: ByteStream,
         store: Arc<StoreEntry>,
-        size: Option<u64>,
+        declared: Declared,
     ) -> Result<Image> {
         let inner = self.inner.clone();
-        tokio::spawn(inner.upload(id, body, store.into(), size, (Status::Queued, Status::Saving), None))
+        tokio::spawn(inner.upload(id, body, store.into(), declared, (Status::Queued, Status::Saving), None))
             .await
             .map_err(joined)?
     }

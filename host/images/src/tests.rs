@@ -650,11 +650,22 @@ async fn an_upload_with_a_checksum_keeps_only_data_that_has_it() {
     let queued = w.images.create(&owner, formatted(), None).await.unwrap();
     let e = w.images.upload(&owner, queued.id, bytes(b"abc"), Some("0".repeat(32))).await.unwrap_err();
     assert!(matches!(e, ImageError::ChecksumMismatch { .. }), "{e:?}");
-    assert_eq!(w.images.record(queued.id).await.unwrap().value.status, Status::Killed);
+    let killed = w.images.record(queued.id).await.unwrap().value;
+    assert_eq!((killed.status, killed.checksum), (Status::Killed, None), "the declaration went with the data");
     assert!(w.store.data.lock().unwrap().is_empty() && w.store.partial.lock().unwrap().is_empty());
     let queued = w.images.create(&owner, formatted(), None).await.unwrap();
     let done = w.images.upload(&owner, queued.id, bytes(b"abc"), Some(md5(b"abc"))).await.unwrap();
     assert_eq!((done.status, done.checksum), (Status::Active, Some(md5(b"abc"))));
+    // An image that is not queued: refused for its status, whatever the declaration.
+    let e = w.images.upload(&owner, queued.id, bytes(b"abc"), Some("0".repeat(32))).await.unwrap_err();
+    assert!(matches!(e, ImageError::WrongStatus { .. }), "{e:?}");
+    // A declaration that contradicts the record's checksum (v1's): refused before any byte.
+    let mut reserved = formatted();
+    reserved.changes.push(Change::Checksum(Some(md5(b"abc"))));
+    let reserved = w.images.create(&owner, reserved, None).await.unwrap();
+    let e = w.images.upload(&owner, reserved.id, bytes(b"xyz"), Some(md5(b"xyz"))).await.unwrap_err();
+    assert!(matches!(e, ImageError::Invalid { field: "checksum", .. }), "{e:?}");
+    assert_eq!(w.images.record(reserved.id).await.unwrap().value.status, Status::Queued, "nothing began");
 }
 
 #[tokio::test]
@@ -932,7 +943,7 @@ async fn a_glance_direct_import_into_several_stores_is_active_once_all_have_it_o
         let admin = admin.clone();
         async move {
             let image = images.create(&admin, formatted(), None).await.unwrap();
-            images.stage(&admin, image.id, bytes(&data)).await.unwrap();
+            images.stage(&admin, image.id, bytes(&data), None).await.unwrap();
             image.id
         }
     };

@@ -456,7 +456,7 @@ async fn upload(
     let data = Data { source: Source::Stream { body: body.into_stream(), length }, store };
     let done = match target {
         Target::File => tank.images.upload(who, id, data, checksum).await,
-        Target::Stage => tank.images.stage(who, id, data).await,
+        Target::Stage => tank.images.stage(who, id, data, checksum).await,
     };
     done.map_err(ApiError::v2)?;
     Ok(no_content())
