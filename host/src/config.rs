@@ -56,6 +56,33 @@ pub struct Config {
     pub api: ApiSettings,
     /// Which URLs server-side fetches (copy-from, http locations) may reach.
     pub import_filtering: ImportFiltering,
+    /// Who may call the API, and how they prove it.
+    pub auth: AuthSettings,
+}
+
+/// How the API server authenticates its callers (`auth_strategy`, docs/authentication.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AuthStrategy {
+    /// Every caller is the administrator (`noauth`, the default).
+    #[default]
+    NoAuth,
+    /// An authenticating proxy at one of `identity_proxies` passes the identity on in
+    /// headers (`trusted-proxy`).
+    TrustedProxy,
+    /// Static API tokens in `token_file` (`tokens`).
+    Tokens,
+}
+
+/// The authentication keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthSettings {
+    /// `auth_strategy`.
+    pub strategy: AuthStrategy,
+    /// `identity_proxies`: the addresses whose identity headers are believed
+    /// (`trusted-proxy` only).
+    pub identity_proxies: Vec<std::net::IpAddr>,
+    /// `token_file`, absolute (`tokens` only).
+    pub token_file: Option<PathBuf>,
 }
 
 /// The API server's limits and rules, under Glance's option names.
@@ -188,6 +215,10 @@ struct Raw {
     staging_store: Option<String>,
     #[serde(default)]
     import_filtering_opts: ImportFiltering,
+    auth_strategy: Option<String>,
+    #[serde(default)]
+    identity_proxies: Vec<std::net::IpAddr>,
+    token_file: Option<PathBuf>,
 }
 
 fn default_api_host() -> String {
@@ -204,6 +235,43 @@ fn default_store() -> String {
 }
 fn default_registry_driver() -> String {
     "sled".into()
+}
+
+/// The authentication keys, checked together: each strategy's own key is required with it
+/// and refused without it, so that a key the server would ignore is never set by mistake.
+fn auth_settings(
+    strategy: Option<String>,
+    identity_proxies: Vec<std::net::IpAddr>,
+    token_file: Option<PathBuf>,
+    dir: &Path,
+    path: &Path,
+) -> Result<AuthSettings, ConfigError> {
+    let err = |m: String| Err(ConfigError(format!("{}: {m}", path.display())));
+    let strategy = match strategy.as_deref().map(str::trim) {
+        None | Some("noauth") => AuthStrategy::NoAuth,
+        Some("trusted-proxy") => AuthStrategy::TrustedProxy,
+        Some("tokens") => AuthStrategy::Tokens,
+        Some("keystone") => {
+            return err("auth_strategy \"keystone\" is not built yet; use \"tokens\" or \"trusted-proxy\"".into())
+        }
+        Some(other) => return err(format!("auth_strategy {other:?} is not one of noauth, trusted-proxy, tokens")),
+    };
+    match (strategy, identity_proxies.is_empty(), &token_file) {
+        (AuthStrategy::TrustedProxy, true, _) => {
+            return err("auth_strategy \"trusted-proxy\" needs identity_proxies, the proxies' addresses".into())
+        }
+        (AuthStrategy::Tokens, _, None) => {
+            return err("auth_strategy \"tokens\" needs token_file (make one with `tank token new --file ...`)".into())
+        }
+        (AuthStrategy::NoAuth | AuthStrategy::Tokens, false, _) => {
+            return err("identity_proxies is used with auth_strategy \"trusted-proxy\" only".into())
+        }
+        (AuthStrategy::NoAuth | AuthStrategy::TrustedProxy, _, Some(_)) => {
+            return err("token_file is used with auth_strategy \"tokens\" only".into())
+        }
+        _ => {}
+    }
+    Ok(AuthSettings { strategy, identity_proxies, token_file: token_file.map(|f| dir.join(f)) })
 }
 
 /// A configuration that cannot be used; the message names the file and the key.
@@ -294,8 +362,10 @@ impl Config {
                 api.api_limit_max
             )));
         }
+        let auth = auth_settings(raw.auth_strategy, raw.identity_proxies, raw.token_file, &dir, path)?;
         Ok(Config {
             api,
+            auth,
             import_filtering: raw.import_filtering_opts,
             plugin_dirs: raw.plugin_dirs.iter().map(|d| dir.join(d)).collect(),
             path: path.to_path_buf(),
@@ -401,6 +471,29 @@ mod tests {
         assert_eq!(c.registry_driver, "sled");
         assert_eq!(c.plugin_dirs, [PathBuf::from("/etc/tank/plugins")]);
         assert!(!c.verbose);
+    }
+
+    #[test]
+    fn each_auth_strategy_needs_its_own_key_and_only_it() {
+        assert_eq!(parse("").unwrap().auth, AuthSettings::default(), "noauth unless chosen");
+        let c = parse("auth_strategy = \"tokens\"\ntoken_file = \"tokens.toml\"\n").unwrap();
+        assert_eq!(c.auth.token_file.as_deref(), Some(Path::new("/etc/tank/tokens.toml")), "beside the config");
+        let c = parse("auth_strategy = \"trusted-proxy\"\nidentity_proxies = [\"10.0.0.5\"]\n").unwrap();
+        assert_eq!((c.auth.strategy, c.auth.identity_proxies.len()), (AuthStrategy::TrustedProxy, 1));
+        for (text, words) in [
+            ("auth_strategy = \"tokens\"\n", "needs token_file"),
+            ("auth_strategy = \"trusted-proxy\"\n", "needs identity_proxies"),
+            ("identity_proxies = [\"10.0.0.5\"]\n", "trusted-proxy\" only"),
+            (
+                "auth_strategy = \"trusted-proxy\"\nidentity_proxies = [\"10.0.0.5\"]\ntoken_file = \"t\"\n",
+                "tokens\" only",
+            ),
+            ("auth_strategy = \"keystone\"\n", "not built yet"),
+            ("auth_strategy = \"open\"\n", "not one of"),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(words) && e.contains("/etc/tank/tank.toml"), "{text}: {e}");
+        }
     }
 
     #[test]

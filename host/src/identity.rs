@@ -1,10 +1,10 @@
-//! Who is calling, from the identity headers of Glance's E0 `context.py` (reference §1.8):
-//! read the same way by the API server and the registry server.
+//! The identity headers of Glance's E0 `context.py` (reference §1.8), as an
+//! authenticating proxy passes them on (`X-Identity-Status: Confirmed`, then `X-User`,
+//! `X-Tenant` and `X-Role`).
 //!
-//! Real authentication is a later issue. Until then a trusted proxy in front of Tank (the
-//! way Keystone's `authtoken` middleware sat in front of Glance) confirms the token and
-//! passes the identity on in headers. Without a token the caller is the unauthenticated
-//! administrator of a deployment that has no authentication.
+//! The API server believes them only with `auth_strategy = "trusted-proxy"` and only from
+//! its `identity_proxies` (`crate::auth`). The registry server reads them from the API
+//! servers in front of it, which forward their callers' identity.
 
 use http::HeaderMap;
 use tank_core::Caller;
@@ -23,19 +23,12 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
-/// The caller `headers` name. A proxy that checked a token says so in
-/// `X-Identity-Status`: `Confirmed`, and then `X-User`, `X-Tenant` and `X-Role` (a comma
-/// list, in one line or several; the role `admin`, in any case, makes an admin) say who is
-/// calling, or anything else, which is refused. Without that header no proxy looked at the
-/// request, and a token in it (`X-Auth-Token` or `X-Storage-Token`) is ignored as Glance's
-/// noauth ignores it: keystoneauth's `none` plugin sends `X-Auth-Token: notused`. The
-/// caller is then the unauthenticated administrator. `owner_is_tenant` says whether the
-/// caller owns images as its tenant or its user.
-pub fn caller(headers: &HeaderMap, owner_is_tenant: bool) -> Result<Caller, Unconfirmed> {
-    let token = header(headers, "x-auth-token").or_else(|| header(headers, "x-storage-token"));
-    let Some(status) = header(headers, "x-identity-status").filter(|_| token.is_some()) else {
-        return Ok(Caller { owner_is_tenant, ..Caller::admin() });
-    };
+/// The identity a proxy passed on: `None` without `X-Identity-Status`, refused when it
+/// is anything but `Confirmed`. `X-Role` is a comma list, in one line or several; the
+/// role `admin`, in any case, makes an admin. `owner_is_tenant` says whether the caller
+/// owns images as its tenant or its user.
+pub fn forwarded(headers: &HeaderMap, owner_is_tenant: bool) -> Result<Option<Caller>, Unconfirmed> {
+    let Some(status) = header(headers, "x-identity-status") else { return Ok(None) };
     if !status.eq_ignore_ascii_case("confirmed") {
         return Err(Unconfirmed);
     }
@@ -48,12 +41,24 @@ pub fn caller(headers: &HeaderMap, owner_is_tenant: bool) -> Result<Caller, Unco
         .filter(|r| !r.is_empty())
         .map(str::to_owned)
         .collect();
-    Ok(Caller::new(
+    Ok(Some(Caller::new(
         header(headers, "x-user").map(str::to_owned),
         header(headers, "x-tenant").map(str::to_owned),
         roles,
         owner_is_tenant,
-    ))
+    )))
+}
+
+/// The caller of a registry request: the identity the API server forwards with a token
+/// (`X-Auth-Token` or `X-Storage-Token`), or, without one, the administrator (an API
+/// server's own work, recovery say, or a deployment without authentication).
+pub fn caller(headers: &HeaderMap, owner_is_tenant: bool) -> Result<Caller, Unconfirmed> {
+    let token = header(headers, "x-auth-token").or_else(|| header(headers, "x-storage-token"));
+    let admin = || Caller { owner_is_tenant, ..Caller::admin() };
+    if token.is_none() {
+        return Ok(admin());
+    }
+    Ok(forwarded(headers, owner_is_tenant)?.unwrap_or_else(admin))
 }
 
 #[cfg(test)]

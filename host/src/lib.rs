@@ -2,6 +2,7 @@
 //! command line. The `tank` binary (`main.rs`) is a thin shell over this library.
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod identity;

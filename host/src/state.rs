@@ -23,6 +23,8 @@ pub struct Tank {
     pub images: Images,
     /// The API's limits and paging rules.
     pub api: crate::config::ApiSettings,
+    /// Who is calling.
+    pub auth: crate::auth::Auth,
 }
 
 impl Tank {
@@ -51,8 +53,9 @@ impl Tank {
         }
         let settings = config.images_settings();
         tracing::info!(node_id = %settings.node_id, "uploads on this server carry its node id");
+        let auth = crate::auth::Auth::new(&config.auth, config.api.owner_is_tenant)?;
         let images = Images::new(Arc::new(registry), stores, settings);
-        Ok(Tank { images, api: config.api.clone() })
+        Ok(Tank { images, api: config.api.clone(), auth })
     }
 }
 

@@ -3,21 +3,35 @@
     python v2_clients.py <endpoint> <scenario> <workdir>
 
 Each scenario uses the clients as a user would and asserts what the user relies on; a
-failed assertion exits non-zero with the reason. Identities come as a trusted proxy passes
-them on (X-Identity-Status, X-Tenant, X-Role), which glanceclient sends with its
-`identity_headers` and keystoneauth sessions with `additional_headers`.
+failed assertion exits non-zero with the reason. The server authenticates with static
+API tokens (`auth_strategy = "tokens"`, docs/authentication.md); `TANK_TOKENS` holds a
+JSON object of the tokens `tank token new` made: "alice" and "bob" (members of their
+own projects) and "ops" (an admin). glanceclient takes a token and an endpoint;
+openstacksdk and the `openstack` CLI take keystoneauth's `admin_token` plugin (an
+endpoint and a token, as with any Glance reached without a catalog).
 """
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
 
 ENDPOINT, SCENARIO, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
+TOKENS = json.loads(os.environ["TANK_TOKENS"])
 
 
-def identity(tenant, roles="member"):
-    return {"X-Identity-Status": "Confirmed", "X-Tenant": tenant, "X-Role": roles}
+def sdk(who="ops"):
+    """An openstacksdk connection with `who`'s token. keystoneauth's admin_token plugin
+    takes its endpoint as the API's own, so it names the version: `<server>/v2`."""
+    import openstack
+
+    return openstack.connect(auth_type="admin_token", auth={"endpoint": ENDPOINT + "/v2", "token": TOKENS[who]})
+
+
+def cli_env(who="ops"):
+    """The environment of the `openstack` CLI run with `who`'s token."""
+    return dict(os.environ, OS_AUTH_TYPE="admin_token", OS_ENDPOINT=ENDPOINT + "/v2", OS_TOKEN=TOKENS[who])
 
 
 def make_file(name, size, seed):
@@ -45,10 +59,10 @@ def expect(cond, what):
         raise AssertionError(what)
 
 
-def glance(tenant):
+def glance(who):
     from glanceclient import Client
 
-    return Client("2", endpoint=ENDPOINT, token="opaque", identity_headers=identity(tenant))
+    return Client("2", endpoint=ENDPOINT, token=TOKENS[who])
 
 
 def scenario_glanceclient():
@@ -134,10 +148,8 @@ def scenario_glanceclient():
 
 
 def scenario_openstacksdk():
-    import openstack
-
     # Discovery: `GET /` and the v2 entry's link, as with real Glance.
-    conn = openstack.connect(auth_type="none", auth={"endpoint": ENDPOINT})
+    conn = sdk()
     path = make_file("sdk.img", 3 * 1024 * 1024 + 7, "sdk")
     md5, sha512 = digests(path)
     # create_image sends Content-Length and sets dotted owner_specified.* properties.
@@ -169,7 +181,7 @@ def scenario_openstacksdk():
 
 
 def scenario_openstack_cli():
-    env = dict(os.environ, OS_AUTH_TYPE="none", OS_ENDPOINT=ENDPOINT)
+    env = cli_env()
     cli = os.path.join(os.path.dirname(sys.executable), "openstack")
 
     def run(*args):
@@ -217,9 +229,7 @@ def scenario_import():
     expect(hashlib.md5(b"".join(g.images.data(img["id"]))).hexdigest() == md5, "imported data differs")
     g.images.delete(img["id"])
     # openstacksdk's import_image, the same way.
-    import openstack
-
-    conn = openstack.connect(auth_type="none", auth={"endpoint": ENDPOINT})
+    conn = sdk()
     sdk_img = conn.image.create_image(name="sdk-web", disk_format="raw", container_format="bare")
     conn.image.import_image(sdk_img, method="web-download", uri=uri)
     wait_for(lambda: conn.image.get_image(sdk_img.id).status, "active", "openstacksdk web-download")
@@ -243,20 +253,20 @@ def scenario_import():
     wait_for(lambda: conn.image.get_image(sdk_img.id).status, "active", "openstacksdk use_import")
     expect(conn.image.get_image(sdk_img.id).checksum == staged_md5, "use_import checksum")
     conn.image.delete_image(sdk_img)
-    env = dict(os.environ, OS_AUTH_TYPE="none", OS_ENDPOINT=ENDPOINT)
+    env = cli_env()
     cli = os.path.join(os.path.dirname(sys.executable), "openstack")
     done = subprocess.run(
         [cli, "image", "create", "--import", "--disk-format", "raw", "--container-format", "bare", "--file", path,
          "-f", "value", "-c", "id", "cli-staged"], env=env, capture_output=True, text=True)
     expect(done.returncode == 0, "openstack image create --import: " + done.stderr)
     cli_id = done.stdout.strip()
-    # The CLI ran without identity headers: the image is the noauth admin's, as is conn.
+    # The CLI ran with the admin's token, as conn does.
     wait_for(lambda: conn.image.get_image(cli_id).status, "active", "openstack image create --import")
     expect(conn.image.get_image(cli_id).checksum == staged_md5, "--import checksum")
     conn.image.delete_image(cli_id)
     # copy-image into the second store: an admin's (Glance's default policy), and the
     # image serves on meanwhile. glanceclient sends all_stores_must_succeed false.
-    from glanceclient import Client, exc
+    from glanceclient import exc
 
     expect("fast" in [s["id"] for s in g.images.get_stores_info()["stores"]], "the fast store is listed")
     img = g.images.create(name="gc-copy", disk_format="raw", container_format="bare")
@@ -267,7 +277,7 @@ def scenario_import():
         raise AssertionError("a member copied an image into another store")
     except exc.HTTPForbidden:
         pass
-    admin = Client("2", endpoint=ENDPOINT, token="opaque", identity_headers=identity("ops", "admin"))
+    admin = glance("ops")
     admin.images.image_import(img["id"], method="copy-image", stores=["fast"])
     wait_for(lambda: admin.images.get(img["id"]).get("stores"), "fs,fast", "glanceclient copy-image")
     expect(g.images.get(img["id"]).get("os_glance_failed_import") is None, "nothing failed")

@@ -98,6 +98,22 @@ pub fn pack(name: &str, dir: &Path, folder: &str) -> PathBuf {
     out
 }
 
+/// `tank.toml` lines for a server behind the tests' authenticating proxy
+/// (`auth_strategy = "trusted-proxy"`, identity headers believed from loopback), so that a
+/// test can call as any tenant with its own identity headers. A [`Server`]
+/// started with them sends [`OPERATOR`]'s identity with every request that carries none
+/// of its own, as the proxy does for the operator; a test that wants a request with no
+/// identity at all sends an empty `x-identity-status`.
+pub const BEHIND_PROXY: &str = "auth_strategy = \"trusted-proxy\"\nidentity_proxies = [\"127.0.0.1\"]\n";
+
+/// `tank.toml` lines for a server that authenticates with the static API tokens of
+/// [`Deployment::tokens`].
+pub const WITH_TOKENS: &str = "auth_strategy = \"tokens\"\ntoken_file = \"tokens.toml\"\n";
+
+/// The identity headers of the operator: an admin in no project.
+pub const OPERATOR: [(&str, &str); 3] =
+    [("x-auth-token", "operator"), ("x-identity-status", "Confirmed"), ("x-role", "admin")];
+
 /// A scratch deployment: a temp dir holding `plugins/`, `tank.toml` and `var/`.
 pub struct Deployment {
     /// The temp dir (removed on drop).
@@ -161,6 +177,26 @@ impl Deployment {
         path
     }
 
+    /// Writes `tank.toml` as [`Deployment::config`] does, for a server behind the tests'
+    /// authenticating proxy ([`BEHIND_PROXY`]).
+    pub fn behind_proxy(&self, extra: &str) -> PathBuf {
+        self.config(&format!("{BEHIND_PROXY}{extra}"))
+    }
+
+    /// Makes an API token with `tank token new` for each (user, project, roles) of
+    /// `users` in this deployment's `tokens.toml`, and answers a JSON object of them by
+    /// user. [`WITH_TOKENS`] makes a server read the file.
+    pub fn tokens(&self, users: &[(&str, &str, &str)]) -> serde_json::Value {
+        let file = self.root.path().join("tokens.toml");
+        let mut tokens = serde_json::Map::new();
+        for (user, project, roles) in users {
+            let args = ["token", "new", "--file", file.to_str().unwrap(), "--user", user, "--project", project];
+            let made = tank_cmd(&args).args(&["--roles", roles, "--json"]).run().expect(0).json();
+            tokens.insert((*user).to_owned(), made["token"].clone());
+        }
+        serde_json::Value::Object(tokens)
+    }
+
     /// Writes `registry.toml` for `tank registry`: sled on a free loopback port, then
     /// `extra`.
     pub fn registry_config(&self, extra: &str) -> PathBuf {
@@ -215,6 +251,8 @@ pub struct Server {
     child: Child,
     /// `127.0.0.1:<port>`.
     pub addr: String,
+    /// Behind the tests' proxy: requests without an identity go as [`OPERATOR`].
+    operator: bool,
     log: Arc<Mutex<String>>,
     rt: tokio::runtime::Runtime,
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
@@ -330,7 +368,18 @@ impl Server {
         };
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let client = Client::builder(TokioExecutor::new()).build_http();
-        Server { child, addr, log, rt, client }
+        let operator = command == "api" && std::fs::read_to_string(config).is_ok_and(|t| t.contains(BEHIND_PROXY));
+        Server { child, addr, operator, log, rt, client }
+    }
+
+    /// `headers`, with [`OPERATOR`]'s identity when the server is behind the proxy and
+    /// they carry no identity of their own.
+    pub fn with_identity<'a>(&self, headers: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut all = headers.to_vec();
+        if self.operator && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("x-identity-status")) {
+            all.extend_from_slice(&OPERATOR);
+        }
+        all
     }
 
     /// Everything the server logged so far.
@@ -346,8 +395,8 @@ impl Server {
     /// Sends a request with a complete body.
     pub fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Reply {
         let mut req = http::Request::builder().method(method).uri(self.url(path));
-        for (k, v) in headers {
-            req = req.header(*k, *v);
+        for (k, v) in self.with_identity(headers) {
+            req = req.header(k, v);
         }
         let req = req.body(Full::new(body.into())).unwrap();
         self.rt.block_on(async {
@@ -388,8 +437,8 @@ impl Server {
             .method(method)
             .uri(self.url(path))
             .header("content-type", "application/octet-stream");
-        for (k, v) in headers {
-            req = req.header(*k, *v);
+        for (k, v) in self.with_identity(headers) {
+            req = req.header(k, v);
         }
         let (tx, body) = ChannelBody::new(4);
         let req = req.body(body).unwrap();
@@ -499,7 +548,7 @@ impl RawUpload {
             Some(n) => head.push_str(&format!("Content-Length: {n}\r\nx-image-meta-size: {n}\r\n")),
             None => head.push_str("Transfer-Encoding: chunked\r\n"),
         }
-        for (name, value) in headers {
+        for (name, value) in server.with_identity(headers) {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
         head.push_str("\r\n");
@@ -609,6 +658,12 @@ pub fn tank_cmd(args: &[&str]) -> TankCommand {
 }
 
 impl TankCommand {
+    /// Adds arguments.
+    pub fn args(mut self, args: &[&str]) -> TankCommand {
+        self.cmd.args(args);
+        self
+    }
+
     /// Sets an environment variable.
     pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> TankCommand {
         self.cmd.env(key, value);

@@ -36,7 +36,7 @@ fn status(s: &Server, method: &str, path: &str, headers: &[(&str, &str)]) -> u16
 #[test]
 fn tenants_see_public_own_and_shared_images_and_change_only_their_own() {
     let d = Deployment::new();
-    d.config("");
+    d.behind_proxy("");
     let s = d.start();
     let (acme, other) = (as_tenant("acme"), as_tenant("other"));
     // A tenant's image is its own, whatever owner it asks for.
@@ -73,7 +73,7 @@ fn tenants_see_public_own_and_shared_images_and_change_only_their_own() {
 #[test]
 fn the_noauth_admin_lists_public_images_unless_asked_for_all() {
     let d = Deployment::new();
-    d.config("");
+    d.behind_proxy("");
     let s = d.start();
     let public = create(&s, &[("x-image-meta-is_public", "true")]);
     let private = create(&s, &[]);
@@ -87,7 +87,7 @@ fn the_noauth_admin_lists_public_images_unless_asked_for_all() {
 #[test]
 fn members_see_shared_images_and_can_share_lets_them_share_further() {
     let d = Deployment::new();
-    d.config("");
+    d.behind_proxy("");
     let s = d.start();
     let (acme, friend, guest) = (as_tenant("acme"), as_tenant("friend"), as_tenant("guest"));
     let id = create(&s, &with(acme.clone(), &[("x-image-meta-name", "shared")]));
@@ -139,7 +139,7 @@ fn members_see_shared_images_and_can_share_lets_them_share_further() {
 #[test]
 fn every_list_filter_sort_and_page_works_and_bad_values_are_named() {
     let d = Deployment::new();
-    d.config("limit_param_default = 2\napi_limit_max = 3\n");
+    d.behind_proxy("limit_param_default = 2\napi_limit_max = 3\n");
     let s = d.start();
     let small = create(
         &s,
@@ -218,7 +218,7 @@ fn every_list_filter_sort_and_page_works_and_bad_values_are_named() {
 #[test]
 fn image_size_cap_counts_the_bytes_that_arrive_and_keeps_nothing_past_it() {
     let d = Deployment::new();
-    d.config("image_size_cap = 1000000\n");
+    d.behind_proxy("image_size_cap = 1000000\n");
     let s = d.start();
     // Chunked: no declared size, so only counting the bytes can stop it.
     let r = s.upload_chunked(tank_tests::data(3 << 20, 1), &[("x-image-meta-name", "huge")]);
@@ -240,7 +240,7 @@ fn image_size_cap_counts_the_bytes_that_arrive_and_keeps_nothing_past_it() {
 #[test]
 fn user_storage_quota_is_per_owner() {
     let d = Deployment::new();
-    d.config("user_storage_quota = 3000000\n");
+    d.behind_proxy("user_storage_quota = 3000000\n");
     let s = d.start();
     let acme = as_tenant("acme");
     assert_eq!(s.upload_chunked(tank_tests::data(2_000_000, 1), &acme).status, 201);
@@ -299,7 +299,7 @@ fn deleting_an_image_while_it_uploads_stops_the_upload_and_keeps_no_data() {
 fn delayed_delete_keeps_the_data_until_the_scrubber_removes_it_after_scrub_time() {
     let d = Deployment::new();
     // A long scrub_time: the deleted image's data must wait.
-    let config = d.config("delayed_delete = true\nscrub_time = 3600\n");
+    let config = d.behind_proxy("delayed_delete = true\nscrub_time = 3600\n");
     let config = config.to_str().unwrap().to_owned();
     let s = d.start();
     let id = s.upload(&tank_tests::data(100_000, 1), &[]).json()["image"]["id"].as_str().unwrap().to_owned();
@@ -317,7 +317,7 @@ fn delayed_delete_keeps_the_data_until_the_scrubber_removes_it_after_scrub_time(
     assert_eq!(d.data_files(), vec![id.clone()]);
 
     // With scrub_time passed, the pass removes the data, and the image is deleted for good.
-    d.config("delayed_delete = true\nscrub_time = 0\n");
+    d.behind_proxy("delayed_delete = true\nscrub_time = 0\n");
     let (ok, out, err) = tank_tests::tank(&["scrubber", "--config", &config]);
     assert!(ok, "{err}");
     assert!(out.contains("scrubbed 1, waiting 0"), "{out}");
@@ -330,7 +330,7 @@ fn delayed_delete_keeps_the_data_until_the_scrubber_removes_it_after_scrub_time(
 #[test]
 fn the_api_server_scrubs_by_itself_when_delayed_delete_is_on() {
     let d = Deployment::new();
-    d.config("delayed_delete = true\nscrub_time = 0\nwakeup_time = 1\n");
+    d.behind_proxy("delayed_delete = true\nscrub_time = 0\nwakeup_time = 1\n");
     let s = d.start();
     let id = s.upload(&tank_tests::data(100_000, 1), &[]).json()["image"]["id"].as_str().unwrap().to_owned();
     assert_eq!(s.send("DELETE", &format!("/v1/images/{id}"), &[], Bytes::new()).status, 200);

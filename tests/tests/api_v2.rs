@@ -16,7 +16,7 @@ struct Api {
 
 fn api(extra: &str) -> Api {
     let deployment = Deployment::new();
-    deployment.config(extra);
+    deployment.behind_proxy(extra);
     let server = deployment.start();
     Api { server, deployment }
 }
@@ -564,7 +564,7 @@ fn several_stores_of_one_plugin_each_with_its_own_settings() {
         ("[store.quick]\nplugin = \"nothing\"", "no store plugin of that name"),
     ] {
         let d = Deployment::new();
-        let config = d.config(table);
+        let config = d.behind_proxy(table);
         let (ok, _, err) = tank_tests::tank(&["api", "--config", config.to_str().unwrap()]);
         assert!(!ok && err.contains(words), "{table}: {err}");
     }
@@ -607,7 +607,7 @@ fn web_download_imports_from_a_loopback_nginx_under_the_import_filter() {
     std::fs::write(nginx.www().join("disk.img"), &bytes).unwrap();
     let d = Deployment::new();
     d.install("http");
-    d.config(&format!(
+    d.behind_proxy(&format!(
         "image_size_cap = 5000000\n[import_filtering_opts]\nallowed_hosts = [\"127.0.0.1\"]\nallowed_ports = [{}]\n[store.http]\n",
         nginx.port
     ));
@@ -819,7 +819,7 @@ fn what_the_review_found_stays_fixed() {
     // A read-only store is refused before anything changes.
     let d = Deployment::new();
     d.install("http");
-    d.config("[store.http]\n");
+    d.behind_proxy("[store.http]\n");
     let s = d.start();
     let image = create(&s, &[], json!({"name": "h", "disk_format": "raw", "container_format": "bare"}));
     let id = image["id"].as_str().unwrap();

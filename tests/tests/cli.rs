@@ -540,7 +540,7 @@ fn clear_asks_first_and_keeps_protected_images(api: Api) {
 #[test]
 fn member_verbs_through_an_authenticating_proxy() {
     let d = Deployment::new();
-    d.config("");
+    d.behind_proxy("");
     let s = d.start();
     let who = |token: &str, tenant: &str, roles: &str| Identity {
         token: token.into(),
@@ -609,7 +609,7 @@ fn member_verbs_through_an_authenticating_proxy() {
 #[test]
 fn v2_member_verbs_offer_accept_reject_and_replace() {
     let d = Deployment::new();
-    d.config("");
+    d.behind_proxy("");
     let s = d.start();
     let who = |token: &str, tenant: &str| Identity {
         token: token.into(),
@@ -781,6 +781,8 @@ fn help_explains_every_verb_with_an_example_and_completions_generate() {
         &["control", "restart"],
         &["control", "reload"],
         &["control", "status"],
+        &["token"],
+        &["token", "new"],
         &["completions"],
     ] {
         let mut args = verbs.to_vec();

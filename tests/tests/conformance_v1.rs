@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 use serde_json::{json, Value};
-use tank_tests::{data, md5_hex, Deployment, Reply, Server, BRIEF_KEYS, IMAGE_KEYS};
+use tank_tests::{data, md5_hex, Deployment, Reply, Server, BEHIND_PROXY, BRIEF_KEYS, IMAGE_KEYS};
 
 /// A running api + registry pair; the registry must outlive the API server using it.
 struct Pair {
@@ -35,7 +35,7 @@ struct Pair {
 /// server configured with `api_extra`.
 fn pair(api_extra: &str) -> Pair {
     let deployment = Deployment::empty();
-    let registry = deployment.start_registry("", api_extra);
+    let registry = deployment.start_registry("", &format!("{BEHIND_PROXY}{api_extra}"));
     let api = deployment.start();
     Pair { api, _registry: registry, _deployment: deployment }
 }

@@ -39,7 +39,7 @@ fn tenant(t: &str) -> [(&'static str, &str); 3] {
 fn a_registry_written_before_the_images_service_reads_back_as_it_did() {
     let d = Deployment::new();
     copy_dir(&repo().join("tests/fixtures/sled-v1/registry"), &d.root.path().join("var/registry"));
-    d.config("");
+    d.behind_proxy("");
     let s = d.start();
 
     let detail = "/v1/images/detail?changes-since=2000-01-01T00:00:00&is_public=none&sort_key=name&sort_dir=asc";

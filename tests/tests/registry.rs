@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use serde_json::{json, Value};
 use tank_plugin_remote::RemoteDriver;
-use tank_tests::{data, md5_hex, Deployment, Reply, Server};
+use tank_tests::{data, md5_hex, Deployment, Reply, Server, BEHIND_PROXY};
 
 /// A deployment with sled installed and `tank registry` serving it.
 fn registry() -> (Deployment, Server) {
@@ -188,7 +188,7 @@ fn the_remote_driver_passes_the_registry_conformance_suite() {
 #[test]
 fn two_api_servers_share_one_registry_through_the_remote_driver() {
     let d = Deployment::empty();
-    let registry = d.start_registry("limit_param_default = 2", "");
+    let registry = d.start_registry("limit_param_default = 2", BEHIND_PROXY);
     let a = d.start();
     let b = d.start();
     assert_ne!(a.addr, b.addr);
@@ -257,7 +257,7 @@ fn a_mistyped_registry_key_stops_the_start_with_one_line() {
 #[test]
 fn api_server_names_an_unreachable_registry() {
     let d = Deployment::empty();
-    let registry = d.start_registry("", "");
+    let registry = d.start_registry("", BEHIND_PROXY);
     let url = format!("http://{}", registry.addr);
     let _ = registry.stop();
     let (ok, _, err) = tank_tests::tank(&["api", "--config", d.root.path().join("tank.toml").to_str().unwrap()]);

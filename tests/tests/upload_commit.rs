@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tank_tests::{data, md5_hex, tank, wait_until, Deployment, RawUpload, Server};
+use tank_tests::{data, md5_hex, tank, wait_until, Deployment, RawUpload, Server, BEHIND_PROXY};
 
 const MIB: usize = 1 << 20;
 
@@ -64,7 +64,7 @@ fn two_servers(d: &Deployment) -> (Server, Server, std::path::PathBuf) {
 #[test]
 fn metadata_member_and_tag_changes_during_an_upload_are_kept_and_the_upload_succeeds() {
     let d = Deployment::new();
-    let registry = d.start_registry("", "");
+    let registry = d.start_registry("", BEHIND_PROXY);
     let s = d.start();
     let bytes = data(12 * MIB, 21);
     let headers = [OPS, &[("x-image-meta-name", "busy"), ("x-image-meta-property-os", "linux")]].concat();
@@ -108,7 +108,7 @@ fn metadata_member_and_tag_changes_during_an_upload_are_kept_and_the_upload_succ
 #[test]
 fn restarting_one_api_server_leaves_another_servers_upload_on_the_same_registry_alone() {
     let d = Deployment::new();
-    let _registry = d.start_registry("", "");
+    let _registry = d.start_registry("", BEHIND_PROXY);
     let (a, b, second) = two_servers(&d);
 
     let bytes = data(10 * MIB, 22);
@@ -135,7 +135,7 @@ fn restarting_one_api_server_leaves_another_servers_upload_on_the_same_registry_
 #[test]
 fn kill_9_during_uploads_leaves_nothing_saving_nothing_wrong_and_no_orphaned_data() {
     let d = Deployment::new();
-    d.config("");
+    d.behind_proxy("");
     let s = d.start();
     let stored = s.upload(&data(MIB, 30), &[("x-image-meta-name", "before")]);
     assert_eq!(stored.status, 201);
@@ -167,7 +167,7 @@ fn kill_9_during_uploads_leaves_nothing_saving_nothing_wrong_and_no_orphaned_dat
 #[test]
 fn an_upload_of_a_dead_server_is_ended_by_another_once_its_lease_passes_and_a_live_one_is_not() {
     let d = Deployment::new();
-    let _registry = d.start_registry("", "upload_lease_secs = 2");
+    let _registry = d.start_registry("", &format!("{BEHIND_PROXY}upload_lease_secs = 2"));
     let (a, b, _) = two_servers(&d);
 
     // A live upload outlasts its lease several times over: a renews it, b leaves it.
@@ -200,7 +200,7 @@ fn an_upload_of_a_dead_server_is_ended_by_another_once_its_lease_passes_and_a_li
 fn a_second_process_started_with_a_running_servers_config_fails_on_the_port_and_ends_nothing() {
     let d = Deployment::new();
     // A registry server, since two processes cannot open one sled database anyway.
-    let _registry = d.start_registry("", "");
+    let _registry = d.start_registry("", BEHIND_PROXY);
     let config = d.root.path().join("tank.toml");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let text = std::fs::read_to_string(&config).unwrap().replace("api_port = 0", &format!("api_port = {port}"));
@@ -260,7 +260,7 @@ fn kill_9_during_an_import_leaves_it_queued_with_the_failure_named_and_no_orphan
     let port = slow_source(64 * MIB);
     let d = Deployment::new();
     d.install("http");
-    d.config(&format!(
+    d.behind_proxy(&format!(
         "[import_filtering_opts]\nallowed_hosts = [\"127.0.0.1\"]\nallowed_ports = [{port}]\n[store.http]\n"
     ));
     let s = d.start();

@@ -24,7 +24,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use self::error::ApiError;
-use crate::{identity, state::Tank};
+use crate::state::Tank;
 
 /// Every response body: small JSON or a streamed image.
 pub type ResponseBody = BoxBody<Bytes, io::Error>;
@@ -114,7 +114,7 @@ async fn route(tank: Arc<Tank>, peer: SocketAddr, req: Request<Incoming>) -> Res
     let path = req.uri().path().to_owned();
     if let Some(rest) = v2::path(&path) {
         let base = versions::base_url(req.headers(), peer, &tank.api);
-        return v2::route(&tank, &base, rest, req).await;
+        return v2::route(&tank, &base, rest, peer, req).await;
     }
     let Some(rest) = v1_path(&path, req.headers()) else {
         let base = versions::base_url(req.headers(), peer, &tank.api);
@@ -123,8 +123,7 @@ async fn route(tank: Arc<Tank>, peer: SocketAddr, req: Request<Incoming>) -> Res
     let segments: Vec<String> =
         rest.trim_matches('/').split('/').filter(|s| !s.is_empty()).map(images::decode_segment).collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let caller = identity::caller(req.headers(), tank.api.owner_is_tenant)
-        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.to_string()))?;
+    let caller = authenticate(&tank, req.headers(), peer)?;
     let ctx = &caller;
     let method = req.method().clone();
     match (method, segments.as_slice()) {
@@ -152,6 +151,13 @@ async fn route(tank: Arc<Tank>, peer: SocketAddr, req: Request<Incoming>) -> Res
         ) => Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed on {path}", req.method()))),
         _ => Err(ApiError::new(StatusCode::NOT_FOUND, format!("no such resource: {path}"))),
     }
+}
+
+/// The caller of a request to either API, or 401 saying what to send.
+pub fn authenticate(tank: &Tank, headers: &http::HeaderMap, peer: SocketAddr) -> Result<tank_core::Caller, ApiError> {
+    tank.auth.caller(headers, peer.ip()).map_err(|e| {
+        ApiError::new(StatusCode::UNAUTHORIZED, e.0).with_header("www-authenticate", "Token realm=\"tank\"")
+    })
 }
 
 /// The rest of a path addressed to API v1, or `None` when the version document answers:

@@ -41,6 +41,7 @@ Examples:
   tank image add name=cirros disk_format=qcow2 container_format=bare --file cirros.img
   tank image index                               list images
   tank control start api --config /etc/tank/tank.toml
+  tank token new --file /etc/tank/tokens.toml --user alice --project acme --roles member
   tank completions bash > /etc/bash_completion.d/tank
 
 Exit codes: 0 done, 1 server or network failure, 2 bad input or usage, 3 not found,
@@ -111,6 +112,16 @@ Examples:
   tank control status api
   tank control stop api")]
     Control(control::ControlArgs),
+    /// Make API tokens for a server with auth_strategy = "tokens".
+    #[command(after_help = "\
+Examples:
+  tank token new --file /etc/tank/tokens.toml --user alice --project acme --roles member,reader
+  tank token new --file /etc/tank/tokens.toml --user ops --project admin --roles admin --json")]
+    Token {
+        /// What to do.
+        #[command(subcommand)]
+        action: TokenAction,
+    },
     /// Print a shell completion script for tank.
     #[command(after_help = "\
 Examples:
@@ -142,6 +153,36 @@ pub struct PluginsArgs {
     /// Also hash and load every library, and open the configured ones.
     #[arg(long)]
     pub verify: bool,
+}
+
+/// `tank token <action>`.
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Make a new random token, add its hash to the token file, and print the token once.
+    ///
+    /// The file (made readable by its owner only if missing) keeps the token's SHA-256,
+    /// never the token; a running server reads the file again within a second. Remove a
+    /// token's [[token]] entry from the file to revoke it.
+    #[command(after_help = "\
+Example:
+  tank token new --file /etc/tank/tokens.toml --user alice --project acme --roles member,reader")]
+    New {
+        /// The token file (the server's token_file).
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        /// The user the token stands for.
+        #[arg(long)]
+        user: String,
+        /// The user's project (tenant): what its images belong to.
+        #[arg(long)]
+        project: String,
+        /// The roles it holds there, comma-separated (admin makes an administrator).
+        #[arg(long, value_delimiter = ',')]
+        roles: Vec<String>,
+        /// Print {"token", "user", "project", "roles", "file"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `tank plugins <action>`.
@@ -188,6 +229,24 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             member::run(args)
         }
         Command::Control(args) => control::run(args),
+        Command::Token { action: TokenAction::New { file, user, project, roles, json } } => {
+            let roles: Vec<String> = roles.into_iter().map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()).collect();
+            let token = crate::auth::add_token(&file, &user, &project, &roles)
+                .map_err(|e| exit::bad_input(format!("cannot add a token: {e:#}")))?;
+            if json {
+                let doc =
+                    serde_json::json!({"token": token, "user": user, "project": project, "roles": roles, "file": file});
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                eprintln!(
+                    "Added a token for {user} in project {project} (roles: {}) to {}; it is shown once, here:",
+                    if roles.is_empty() { "none".to_owned() } else { roles.join(", ") },
+                    file.display()
+                );
+                println!("{token}");
+            }
+            Ok(())
+        }
         Command::Completions { shell } => {
             die_on_closed_pipe();
             clap_complete::generate(shell, &mut Cli::command(), "tank", &mut std::io::stdout());

@@ -80,6 +80,15 @@ pub(super) fn api(config_path: Option<&Path>) -> anyhow::Result<()> {
         // config (and so its node_id) fails on the port before it ends the first one's
         // uploads. Announced after it: whoever waits for the line finds recovery done.
         let listener = bind(&config.api_host, config.api_port, "api_port", &config.path).await?;
+        let addr = listener.local_addr()?;
+        tracing::info!(auth_strategy = tank.auth.name(), "callers are authenticated");
+        if tank.auth.name() == "noauth" && !addr.ip().is_loopback() {
+            tracing::warn!(
+                %addr,
+                "auth_strategy is noauth and the API listens beyond loopback: anyone who reaches it is the \
+                 administrator; set auth_strategy (docs/authentication.md) or api_host = \"127.0.0.1\""
+            );
+        }
         let recovered =
             tank.images.recover(true).await.map_err(|e| anyhow::anyhow!("cannot recover interrupted uploads: {e}"))?;
         if recovered > 0 {

@@ -138,6 +138,7 @@ impl RegistryConfig {
             registries: self.registries.clone(),
             api: crate::config::ApiSettings::default(),
             import_filtering: Default::default(),
+            auth: Default::default(),
         }
     }
 }

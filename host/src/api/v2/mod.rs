@@ -25,7 +25,7 @@ use tank_core::{Caller, ImageId, MemberStatus};
 use tank_images::{Data, ImageError, ImportTo, NewImage, Range, Source};
 
 use super::{body, error::ApiError, full, json_response, ResponseBody};
-use crate::{identity, state::Tank};
+use crate::state::Tank;
 
 /// The interoperable import methods this server offers (`GET /v2/info/import`):
 /// glance-direct when it has a staging store.
@@ -150,6 +150,7 @@ pub async fn route(
     tank: &Tank,
     base: &str,
     rest: &str,
+    peer: std::net::SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, ApiError> {
     let owned: Vec<String> = rest.split('/').filter(|s| !s.is_empty()).map(super::images::decode_segment).collect();
@@ -168,8 +169,7 @@ pub async fn route(
         )
         .with_header("allow", allow.join(", ")));
     }
-    let who = identity::caller(req.headers(), tank.api.owner_is_tenant)
-        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.to_string()))?;
+    let who = super::authenticate(tank, req.headers(), peer)?;
     let who = &who;
     let images = &tank.images;
     let id = |s: &str| s.parse::<ImageId>().map_err(|_| ApiError::image_not_found(s));
