@@ -16,8 +16,8 @@ use std::{
     collections::HashMap,
     net::IpAddr,
     path::{Path, PathBuf},
-    sync::Mutex,
-    time::{Duration, Instant, SystemTime},
+    sync::{Arc, RwLock},
+    time::Duration,
 };
 
 use http::HeaderMap;
@@ -38,7 +38,7 @@ impl std::fmt::Display for Unauthenticated {
     }
 }
 
-/// How often, at most, the token file's metadata is looked at for a change.
+/// How often the token file is read again to see whether it changed.
 const RECHECK: Duration = Duration::from_secs(1);
 
 /// A server's authentication.
@@ -89,7 +89,8 @@ impl Auth {
         match &self.strategy {
             Strategy::NoAuth => Ok(Caller { owner_is_tenant: self.owner_is_tenant, ..Caller::admin() }),
             Strategy::TrustedProxy(proxies) => {
-                // A proxy on the same host may reach us over IPv4 or IPv6 loopback alike.
+                // An IPv4 proxy that reaches an IPv6 socket comes as ::ffff:a.b.c.d; ::1 is
+                // an address of its own, to be listed as such.
                 let peer = canonical(peer);
                 if !proxies.iter().any(|p| canonical(*p) == peer) {
                     return Err(Unauthenticated(
@@ -143,77 +144,72 @@ struct FileText {
     token: Vec<Entry>,
 }
 
-/// The token file, read again when its modification time or size changes.
+/// The token file. A thread of its own reads it every [`RECHECK`] and swaps the tokens in
+/// when its bytes changed, so that no request waits on the file system and a change is
+/// seen however coarse the file system's timestamps are.
 #[derive(Debug)]
 struct TokenFile {
-    path: PathBuf,
-    state: Mutex<Loaded>,
-}
-
-#[derive(Debug)]
-struct Loaded {
-    by_hash: HashMap<[u8; 32], Entry>,
-    /// The file's (modification time, size) when it was read; `None` when it was missing.
-    seen: Option<(SystemTime, u64)>,
-    checked: Instant,
+    tokens: Arc<RwLock<HashMap<[u8; 32], Entry>>>,
 }
 
 impl TokenFile {
     fn open(path: PathBuf) -> anyhow::Result<TokenFile> {
-        let (by_hash, seen) = read(&path)?;
-        tracing::info!(file = %path.display(), tokens = by_hash.len(), "API tokens loaded");
-        Ok(TokenFile { path, state: Mutex::new(Loaded { by_hash, seen, checked: Instant::now() }) })
-    }
-
-    /// The identity of `token`, with the file read again first if it changed.
-    fn lookup(&self, token: &str) -> Option<Entry> {
-        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if state.checked.elapsed() >= RECHECK {
-            state.checked = Instant::now();
-            self.reload_if_changed(&mut state);
-        }
-        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        state.by_hash.get(&hash).cloned()
-    }
-
-    fn reload_if_changed(&self, state: &mut Loaded) {
-        let now = stamp(&self.path);
-        if now == state.seen {
-            return;
-        }
-        match now {
-            // Removed: nobody gets in until it is back.
-            None => {
-                tracing::error!(file = %self.path.display(), "the token file is gone; every token is refused");
-                state.by_hash.clear();
-                state.seen = None;
+        let bytes = std::fs::read(&path).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read token file {}: {e}; create it with `tank token new --file ...`",
+                path.display()
+            )
+        })?;
+        let tokens = parse(&bytes, &path)?;
+        tracing::info!(file = %path.display(), tokens = tokens.len(), "API tokens loaded");
+        let tokens = Arc::new(RwLock::new(tokens));
+        let watched = Arc::downgrade(&tokens);
+        let mut seen = Sha256::digest(&bytes);
+        std::thread::Builder::new().name("token-file".into()).spawn(move || loop {
+            std::thread::sleep(RECHECK);
+            // The server (or the test) let go of its tokens: nothing left to watch.
+            let Some(tokens) = watched.upgrade() else { return };
+            let bytes = match std::fs::read(&path) {
+                Ok(b) => b,
+                Err(e) => {
+                    // Gone or unreadable: nobody gets in until it is back.
+                    let mut held = tokens.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if !held.is_empty() {
+                        tracing::error!(file = %path.display(), "cannot read the token file ({e}); every token is refused");
+                        held.clear();
+                    }
+                    seen = Default::default();
+                    continue;
+                }
+            };
+            let digest = Sha256::digest(&bytes);
+            if digest == seen {
+                continue;
             }
-            Some(_) => match read(&self.path) {
-                Ok((by_hash, seen)) => {
-                    tracing::info!(file = %self.path.display(), tokens = by_hash.len(), "API tokens read again");
-                    state.by_hash = by_hash;
-                    state.seen = seen;
+            match parse(&bytes, &path) {
+                Ok(read) => {
+                    tracing::info!(file = %path.display(), tokens = read.len(), "API tokens read again");
+                    *tokens.write().unwrap_or_else(std::sync::PoisonError::into_inner) = read;
+                    seen = digest;
                 }
                 // Half-edited, say: the tokens read last stay until it parses again.
                 Err(e) => tracing::error!("{e:#}; the tokens read before stay in use"),
-            },
-        }
+            }
+        })?;
+        Ok(TokenFile { tokens })
+    }
+
+    /// The identity of `token`.
+    fn lookup(&self, token: &str) -> Option<Entry> {
+        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        self.tokens.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&hash).cloned()
     }
 }
 
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
-}
-
-type Tokens = (HashMap<[u8; 32], Entry>, Option<(SystemTime, u64)>);
-
-fn read(path: &Path) -> anyhow::Result<Tokens> {
-    let seen = stamp(path);
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        anyhow::anyhow!("cannot read token file {}: {e}; create it with `tank token new --file ...`", path.display())
-    })?;
-    let file: FileText = toml::from_str(&text)
+/// The tokens in the bytes of token file `path`.
+fn parse(bytes: &[u8], path: &Path) -> anyhow::Result<HashMap<[u8; 32], Entry>> {
+    let text = std::str::from_utf8(bytes).map_err(|_| anyhow::anyhow!("token file {} is not UTF-8", path.display()))?;
+    let file: FileText = toml::from_str(text)
         .map_err(|e| anyhow::anyhow!("token file {} is not valid: {}", path.display(), e.message()))?;
     let mut by_hash = HashMap::new();
     for (n, entry) in file.token.into_iter().enumerate() {
@@ -222,46 +218,89 @@ fn read(path: &Path) -> anyhow::Result<Tokens> {
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| bad("has no valid sha256 (64 hex digits)"))?;
-        if entry.user.trim().is_empty() || entry.project.trim().is_empty() {
-            return Err(bad("needs a user and a project"));
+        if !plain_name(&entry.user) || !plain_name(&entry.project) {
+            return Err(bad("needs a user and a project, without spaces around them"));
         }
         if by_hash.insert(hash, entry).is_some() {
             return Err(bad("repeats the hash of an earlier one"));
         }
     }
-    Ok((by_hash, seen))
+    Ok(by_hash)
+}
+
+/// A user or project name: not empty, no white space around it (" acme" would never
+/// match a member named "acme").
+fn plain_name(name: &str) -> bool {
+    !name.is_empty() && name.trim() == name
 }
 
 /// Adds a new token for `user` in `project` with `roles` to the token file at `path`
 /// (made, readable by its owner only, if missing) and answers the token: the file keeps
 /// only its hash, so this is the one time it is seen. The file is checked whole and
-/// replaced in one rename, so a server reading it never sees half an entry.
+/// replaced in one rename, keeping its mode and owner (a server that reads it as another
+/// user goes on reading it); a symbolic link is followed to the file it names, and a lock
+/// beside the file keeps two runs from losing each other's entries.
 pub fn add_token(path: &Path, user: &str, project: &str, roles: &[String]) -> anyhow::Result<String> {
-    use std::io::Write;
-    if user.trim().is_empty() || project.trim().is_empty() {
+    use std::{
+        io::Write,
+        os::{fd::AsRawFd, unix::fs::MetadataExt},
+    };
+    let (user, project) = (user.trim(), project.trim());
+    if user.is_empty() || project.is_empty() {
         anyhow::bail!("a token needs a user and a project");
     }
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+    let path = match std::fs::canonicalize(path) {
+        Ok(real) => real,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => path.to_path_buf(),
+        Err(e) => anyhow::bail!("cannot find token file {}: {e}", path.display()),
+    };
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let lock_path = dir.join(format!(".{name}.lock"));
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| anyhow::anyhow!("cannot lock token file {}: {e}", path.display()))?;
+    // SAFETY: flock on a descriptor this function owns; the lock goes with the descriptor.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        anyhow::bail!("cannot lock token file {}: {}", path.display(), std::io::Error::last_os_error());
+    }
+    let (text, existing) = match std::fs::read_to_string(&path) {
+        Ok(t) => (t, std::fs::metadata(&path).ok()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), None),
         Err(e) => anyhow::bail!("cannot read token file {}: {e}", path.display()),
     };
     let (token, entry) = new_token(user, project, roles);
-    let separator = if text.is_empty() || text.ends_with("\n\n") {
-        ""
-    } else if text.ends_with('\n') {
-        "\n"
-    } else {
-        "\n\n"
+    let separator = match text.len() {
+        0 => "",
+        _ if text.ends_with("\n\n") => "",
+        _ if text.ends_with('\n') => "\n",
+        _ => "\n\n",
     };
     let text = format!("{text}{separator}{entry}");
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut temp = tempfile::Builder::new().prefix(".tokens").tempfile_in(dir)?;
     temp.write_all(text.as_bytes())?;
+    if let Some(meta) = &existing {
+        std::fs::set_permissions(temp.path(), meta.permissions())?;
+        // Only root may give a file away; anyone else keeps writing files it owns.
+        // SAFETY: geteuid and getegid take nothing and cannot fail.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        if meta.uid() != uid || meta.gid() != gid {
+            std::os::unix::fs::chown(temp.path(), Some(meta.uid()), Some(meta.gid())).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot keep the owner of token file {} ({e}); run as its owner or root",
+                    path.display()
+                )
+            })?;
+        }
+    }
     temp.as_file().sync_all()?;
     // Checked as the server will read it, before it takes the file's place.
-    read(temp.path()).map_err(|e| anyhow::anyhow!("{e:#}; {} was left as it was", path.display()))?;
-    temp.persist(path).map_err(|e| anyhow::anyhow!("cannot write token file {}: {}", path.display(), e.error))?;
+    parse(text.as_bytes(), &path).map_err(|e| anyhow::anyhow!("{e:#}; {} was left as it was", path.display()))?;
+    temp.persist(&path).map_err(|e| anyhow::anyhow!("cannot write token file {}: {}", path.display(), e.error))?;
+    drop(lock);
     Ok(token)
 }
 
@@ -349,19 +388,30 @@ mod tests {
         let forged = headers(&[("x-identity-status", "Confirmed"), ("x-tenant", "acme"), ("x-role", "admin")]);
         assert!(auth.caller(&forged, LOOPBACK).is_err(), "identity headers are no token");
 
-        // Replaced: alice is out, bob is in, once the file is looked at again.
-        let (bob, entry) = new_token("bob", "other", &["admin".into()]);
-        std::fs::write(&path, format!("# rotated\n{entry}")).unwrap();
-        std::thread::sleep(RECHECK + Duration::from_millis(50));
+        // Rotated: a new token for alice, an entry of the very same size (a file system
+        // with coarse times and an unchanged size still shows the change): the old token
+        // is out and the new one in, within a second.
+        let (rotated, again) = new_token("alice", "acme", &["member".into(), "reader".into()]);
+        assert_eq!(again.len(), entry.len());
+        std::fs::write(&path, &again).unwrap();
+        let new_in = || auth.caller(&headers(&[("x-auth-token", &rotated)]), LOOPBACK);
+        within(RECHECK * 3, || new_in().is_ok());
         assert!(auth.caller(&headers(&[("x-auth-token", &alice)]), LOOPBACK).is_err());
-        assert!(auth.caller(&headers(&[("x-auth-token", &bob)]), LOOPBACK).unwrap().is_admin);
         // Broken: the last good tokens stay; removed: nobody.
         std::fs::write(&path, "[[token]]\nsha256 = \"short\"\nuser = \"x\"\nproject = \"y\"\n").unwrap();
-        std::thread::sleep(RECHECK + Duration::from_millis(50));
-        assert!(auth.caller(&headers(&[("x-auth-token", &bob)]), LOOPBACK).is_ok());
+        std::thread::sleep(RECHECK * 2);
+        assert!(new_in().is_ok(), "a file that does not parse keeps the tokens read before");
         std::fs::remove_file(&path).unwrap();
-        std::thread::sleep(RECHECK + Duration::from_millis(50));
-        assert!(auth.caller(&headers(&[("x-auth-token", &bob)]), LOOPBACK).is_err());
+        within(RECHECK * 3, || new_in().is_err());
+    }
+
+    /// Waits up to `limit` for `cond`.
+    fn within(limit: Duration, cond: impl Fn() -> bool) {
+        let start = std::time::Instant::now();
+        while !cond() {
+            assert!(start.elapsed() < limit, "not within {limit:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     #[test]
@@ -370,11 +420,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokens.toml");
         let first = add_token(&path, "alice", "acme", &["member".into()]).unwrap();
-        let second = add_token(&path, "bob", "acme", &[]).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600, "a new file is private");
+        // An existing file keeps its mode (a server reading it as its group goes on).
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        // Through a symbolic link, the file it names is the one that changes.
+        let link = dir.path().join("link.toml");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        let second = add_token(&link, " bob ", "acme", &[]).unwrap();
         assert_ne!(first, second);
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        let (tokens, _) = read(&path).unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link stays a link");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
+        let text = std::fs::read(&path).unwrap();
+        let tokens = parse(&text, &path).unwrap();
         assert_eq!(tokens.len(), 2);
+        assert!(tokens.values().any(|e| e.user == "bob"), "names are trimmed");
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains(&first) && !text.contains(&second), "no token in clear");
         std::fs::write(&path, "not toml [").unwrap();

@@ -3,8 +3,10 @@
 //! `X-Tenant` and `X-Role`).
 //!
 //! The API server believes them only with `auth_strategy = "trusted-proxy"` and only from
-//! its `identity_proxies` (`crate::auth`). The registry server reads them from the API
-//! servers in front of it, which forward their callers' identity.
+//! its `identity_proxies` (`crate::auth`). The registry server reads them as E0's did:
+//! the remote driver of the API servers sends none (the API server decides on its callers
+//! itself), so their requests are the administrator's; a proxy in front of the registry
+//! may send them.
 
 use http::HeaderMap;
 use tank_core::Caller;

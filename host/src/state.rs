@@ -23,7 +23,8 @@ pub struct Tank {
     pub images: Images,
     /// The API's limits and paging rules.
     pub api: crate::config::ApiSettings,
-    /// Who is calling.
+    /// Who is calling: `noauth` until [`Tank::authenticate`] sets the configured
+    /// strategy (the API server does; the scrubber serves no caller).
     pub auth: crate::auth::Auth,
 }
 
@@ -53,9 +54,16 @@ impl Tank {
         }
         let settings = config.images_settings();
         tracing::info!(node_id = %settings.node_id, "uploads on this server carry its node id");
-        let auth = crate::auth::Auth::new(&config.auth, config.api.owner_is_tenant)?;
+        let auth = crate::auth::Auth::noauth(config.api.owner_is_tenant);
         let images = Images::new(Arc::new(registry), stores, settings);
         Ok(Tank { images, api: config.api.clone(), auth })
+    }
+
+    /// Authenticates callers as `config`'s `auth_strategy` says: a token file that cannot
+    /// be read stops the API server here, naming the file.
+    pub fn authenticate(mut self, config: &Config) -> anyhow::Result<Tank> {
+        self.auth = crate::auth::Auth::new(&config.auth, config.api.owner_is_tenant)?;
+        Ok(self)
     }
 }
 

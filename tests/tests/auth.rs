@@ -115,6 +115,12 @@ fn a_server_on_tokens_does_not_start_without_a_usable_token_file() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("tokens.toml") && err.contains("tank token new"), "{err}");
+    // The scrubber serves no caller: the same configuration runs it without the file.
+    let scrub = std::process::Command::new(tank_tests::tank_bin())
+        .args(["scrubber", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(scrub.status.success(), "{}", String::from_utf8_lossy(&scrub.stderr));
     // `tank token new` refuses what it cannot write, with one line and exit 2.
     let run = tank_cmd(&["token", "new", "--file", "/nonexistent/dir/tokens.toml", "--user", "a", "--project", "b"]);
     let run = run.run().expect(2);

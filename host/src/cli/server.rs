@@ -72,7 +72,7 @@ pub(super) fn api(config_path: Option<&Path>) -> anyhow::Result<()> {
     let config = load_config(config_path)?;
     init_logging(config.verbose);
     let mut catalog = loader::scan(&config.plugin_dirs, Depth::Load, host_log::max_level());
-    let tank = Tank::open(&config, &mut catalog)?;
+    let tank = Tank::open(&config, &mut catalog)?.authenticate(&config)?;
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
     runtime.block_on(async move {
