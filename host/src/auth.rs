@@ -326,15 +326,7 @@ pub fn new_token(user: &str, project: &str, roles: &[String]) -> (String, String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::AuthSettings;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(*k, v.parse().unwrap());
-        }
-        h
-    }
+    use crate::{config::AuthSettings, identity::tests::headers};
 
     const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
     const CONFIRMED: [(&str, &str); 4] =

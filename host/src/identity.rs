@@ -64,10 +64,11 @@ pub fn caller(headers: &HeaderMap, owner_is_tenant: bool) -> Result<Caller, Unco
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+    /// A header map of `pairs`, repeated names appended (the auth tests use it too).
+    pub(crate) fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
             h.append(*k, v.parse().unwrap());

@@ -9,6 +9,10 @@ use tank_tests::{tank_cmd, Deployment, Server, BEHIND_PROXY, WITH_TOKENS};
 
 const JSON: (&str, &str) = ("content-type", "application/json");
 
+/// What a proxy passes on for project acme's member (or a client that claims to be one).
+const ACME_MEMBER: [(&str, &str); 4] =
+    [("x-auth-token", "t"), ("x-identity-status", "Confirmed"), ("x-tenant", "acme"), ("x-role", "member")];
+
 /// `GET path` with `headers`, sent from source address `from` (any 127/8 address is this
 /// host), answering the status.
 fn status_from(server: &Server, from: &str, path: &str, headers: &[(&str, &str)]) -> u16 {
@@ -40,8 +44,7 @@ fn noauth_makes_everyone_the_administrator_and_believes_no_identity_headers() {
     let d = Deployment::new();
     d.config("auth_strategy = \"noauth\"");
     let s = d.start();
-    let claimed =
-        [("x-auth-token", "t"), ("x-identity-status", "Confirmed"), ("x-tenant", "acme"), ("x-role", "member")];
+    let claimed = ACME_MEMBER;
     let image = create(&s, &claimed, "claimed");
     assert_eq!(image["owner"], serde_json::Value::Null, "the headers claimed project acme: not believed");
     let r = s.send("PUT", &format!("/v1/images/{}/members/x", image["id"].as_str().unwrap()), &claimed, Bytes::new());
@@ -133,8 +136,7 @@ fn identity_headers_are_believed_from_the_proxies_only() {
     // The proxy is 127.0.0.2; the test's own requests come from 127.0.0.1.
     d.config("auth_strategy = \"trusted-proxy\"\nidentity_proxies = [\"127.0.0.2\"]");
     let s = d.start();
-    let confirmed =
-        [("x-auth-token", "t"), ("x-identity-status", "Confirmed"), ("x-tenant", "acme"), ("x-role", "member")];
+    let confirmed = ACME_MEMBER;
     assert_eq!(status_from(&s, "127.0.0.2", "/v2/images", &confirmed), 200, "from the proxy");
     assert_eq!(status_from(&s, "127.0.0.1", "/v2/images", &confirmed), 401, "from anywhere else");
     assert_eq!(status_from(&s, "127.0.0.1", "/v1/images", &confirmed), 401);
