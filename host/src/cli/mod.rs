@@ -162,7 +162,7 @@ pub enum TokenAction {
     ///
     /// The file (made readable by its owner only if missing) keeps the token's SHA-256,
     /// never the token; a running server reads the file again within a second. Remove a
-    /// token's [[token]] entry from the file to revoke it.
+    /// token's `[[token]]` entry from the file to revoke it.
     #[command(after_help = "\
 Example:
   tank token new --file /etc/tank/tokens.toml --user alice --project acme --roles member,reader")]
