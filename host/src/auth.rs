@@ -186,11 +186,12 @@ impl TokenFile {
             if digest == seen {
                 continue;
             }
+            // Said once for each version of the file, good or broken.
+            seen = digest;
             match parse(&bytes, &path) {
                 Ok(read) => {
                     tracing::info!(file = %path.display(), tokens = read.len(), "API tokens read again");
                     *tokens.write().unwrap_or_else(std::sync::PoisonError::into_inner) = read;
-                    seen = digest;
                 }
                 // Half-edited, say: the tokens read last stay until it parses again.
                 Err(e) => tracing::error!("{e:#}; the tokens read before stay in use"),
